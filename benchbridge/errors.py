@@ -1,0 +1,30 @@
+"""Errors meant for a person: the CLI turns a UserError into one paragraph and exit status 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad manifest, missing file, unknown plugin). Never a bug."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None,
+                 hint: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.hint = hint
+        self.detail = message
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.key:
+            where.append(f"key '{self.key}'")
+        text = (": ".join(where) + ": " if where else "") + self.detail
+        if self.hint:
+            text += f" {self.hint}"
+        return text
+
+
+class PluginError(UserError):
+    """A plugin is missing, broken, or clashes with another one."""

@@ -1,0 +1,45 @@
+"""The hooks a benchbridge plugin can implement. Each hands the plugin a `register` callback."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from pluggy import HookimplMarker, HookspecMarker
+
+HOOK_API_VERSION = 1
+"""Bumped when a hook's signature or a registered object's protocol changes incompatibly."""
+
+hookspec = HookspecMarker("benchbridge")
+hookimpl = HookimplMarker("benchbridge")
+
+Register = Callable[[Any], None]
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model plugins: objects with `name`, `Options` and `create(options, num_classes)`."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset plugins: objects with `name`, `Options` and `open(options)`."""
+
+
+@hookspec
+def register_splits(register: Register) -> None:
+    """Register task-split plugins: objects with `name`, `Options` and `split(options, dataset)`."""
+
+
+@hookspec
+def register_strategies(register: Register) -> None:
+    """Register transfer strategies: objects with `name`, `Options` and `prepare(...)`."""
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register executors that run a plan: objects with `name`, `Options` and `execute(...)`."""
+
+
+@hookspec
+def register_reporters(register: Register) -> None:
+    """Register reporters that turn results into tables or figures: `name`, `Options`, `report(...)`."""

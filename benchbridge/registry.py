@@ -1,0 +1,122 @@
+"""Components (models, datasets, splits, strategies, executors, reporters) collected from the loaded plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from benchbridge.errors import PluginError, UserError
+from benchbridge.plugins import load_plugins, load_problems, pm
+
+KINDS: dict[str, str] = {
+    "model": "register_models",
+    "dataset": "register_datasets",
+    "split": "register_splits",
+    "strategy": "register_strategies",
+    "executor": "register_executors",
+    "reporter": "register_reporters",
+}
+
+# Names served by a plugin package that is not bundled: used for a helpful "not installed" message.
+KNOWN_PACKAGES: dict[str, str] = {"timm/": "benchbridge-plugin-timm"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component and the plugin that registered it."""
+
+    kind: str
+    name: str
+    obj: Any
+    plugin: str
+
+    @property
+    def is_namespace(self) -> bool:
+        return self.name.endswith("/")
+
+    @property
+    def description(self) -> str:
+        doc = getattr(self.obj, "description", None) or (type(self.obj).__doc__ or "")
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+_cache: dict[str, dict[str, Entry]] = {}
+
+
+def _collect(kind: str) -> dict[str, Entry]:
+    load_plugins()
+    found: dict[str, Entry] = {}
+    hook = getattr(pm.hook, KINDS[kind])
+    for impl in reversed(hook.get_hookimpls()):  # registration order
+        def register(obj: Any, _plugin: str = impl.plugin_name) -> None:
+            name = obj.name
+            if name in found:
+                load_problems.append(
+                    f"{kind} '{name}' is registered by both plugin '{found[name].plugin}' and plugin "
+                    f"'{_plugin}'; the one from '{found[name].plugin}' is used. Uninstall one of them.")
+                return
+            found[name] = Entry(kind, name, obj, _plugin)
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            load_problems.append(f"plugin '{impl.plugin_name}' failed in {KINDS[kind]}: "
+                                 f"{type(exc).__name__}: {exc}")
+    return found
+
+
+def entries(kind: str) -> dict[str, Entry]:
+    """All components of one kind, by name."""
+    if kind not in _cache:
+        _cache[kind] = _collect(kind)
+    return _cache[kind]
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def names(kind: str, pattern: str = "*") -> list[str]:
+    return sorted(n for n in entries(kind) if fnmatch(n, pattern))
+
+
+def get(kind: str, name: str, *, key: str | None = None, file: str | None = None) -> Entry:
+    """The component `name` of `kind`, or a UserError listing the choices (and the package to install)."""
+    found = entries(kind)
+    if name in found:
+        return found[name]
+    for entry in found.values():
+        if entry.is_namespace and name.startswith(entry.name):
+            return entry
+    for prefix, package in KNOWN_PACKAGES.items():
+        if name.startswith(prefix):
+            raise PluginError(
+                f"{kind} '{name}' needs a plugin that is not installed.",
+                file=file, key=key, hint=f"Install it with: pip install {package}")
+    choices = ", ".join(sorted(found)) or "none"
+    raise UserError(f"unknown {kind} '{name}'. Valid choices: {choices}.", file=file, key=key,
+                    hint="Run `benchbridge plugins` to see what is installed.")
+
+
+def validate_options(entry: Entry, options: dict[str, Any] | None, *, key: str,
+                     file: str | None = None) -> BaseModel:
+    """Validate a component's options with its own pydantic model; errors name the dotted key."""
+    model: type[BaseModel] = entry.obj.Options
+    try:
+        return model.model_validate(options or {})
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, prefix=key), file=file) from None
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        path = ".".join(p for p in (prefix, loc) if p)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (remove it or check its spelling)"
+        parts.append(f"key '{path}': {msg}")
+    return "; ".join(parts) + "."

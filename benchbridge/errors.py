@@ -28,3 +28,9 @@ class UserError(Exception):
 
 class PluginError(UserError):
     """A plugin is missing, broken, or clashes with another one."""
+
+
+def within(error: UserError, prefix: str, file: str | None = None) -> UserError:
+    """The same error with its key placed under `prefix` (a plugin knows only its own keys)."""
+    key = f"{prefix}.{error.key}" if error.key else prefix
+    return type(error)(error.detail, file=error.file or file, key=key, hint=error.hint)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from importlib import metadata
 from types import ModuleType
 
@@ -22,10 +21,10 @@ BUNDLED_FALLBACK = {
     "alexnet": "benchbridge.builtins.alexnet",
     "synthetic": "benchbridge.builtins.synthetic",
     "shards": "benchbridge.builtins.shards",
+    "imagenet": "benchbridge.builtins.imagenet",
     "splits": "benchbridge.builtins.splits",
     "strategies": "benchbridge.builtins.strategies",
     "local_executor": "benchbridge.builtins.local_executor",
-    "table_reporter": "benchbridge.builtins.table_reporter",
 }
 
 pm = pluggy.PluginManager("benchbridge")
@@ -101,7 +100,6 @@ def _load_one(name: str, dist: str, load: object) -> None:
             f"plugin '{name}' (package {dist}) failed to import: {type(exc).__name__}: {exc}. "
             f"Reinstall or uninstall {dist}."
         )
-        print(f"benchbridge: {load_problems[-1]}", file=sys.stderr)
 
 
 def reset_plugins() -> None:

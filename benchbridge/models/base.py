@@ -62,6 +62,10 @@ class ModelPlugin(Protocol):
 
     def create(self, name: str, options: Any, num_classes: int) -> Network: ...
 
+    def cut_points(self, name: str, options: Any) -> list[str]:
+        """Names of the blocks, in order, without building the network's weights if possible."""
+        ...
+
     def data_config(self, name: str, options: Any) -> dict[str, Any]:
         """Input size, mean and std the model expects: {"input_size": int, "mean": [...], "std": [...]}."""
         ...

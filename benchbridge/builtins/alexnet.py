@@ -1,0 +1,113 @@
+"""The paper's network: CaffeNet (AlexNet as in Caffe), with options to shrink it for small images."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from benchbridge.hookspecs import hookimpl
+from benchbridge.models.base import Network
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CUT_POINTS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+
+
+class AlexNetOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_size: int = Field(227, ge=16, description="Side of the square input crop.")
+    width: float = Field(1.0, gt=0, le=4, description="Multiplier on conv channels (1.0 = 96/256/384/384/256).")
+    fc_width: int = Field(4096, ge=8, description="Units in fc6 and fc7.")
+    dropout: float = Field(0.5, ge=0, lt=1)
+    lrn: bool = Field(True, description="Local response normalisation after pool1 and pool2, as in Caffe.")
+    init: Literal["caffe", "kaiming"] = Field("caffe", description="Caffe's Gaussian init, or Kaiming.")
+    preprocess: Literal["caffe", "standard"] = Field(
+        "caffe", description="caffe: 0..255 pixels minus the mean; standard: ImageNet mean/std.")
+
+
+def _ch(base: int, width: float) -> int:
+    return max(2, int(round(base * width / 2)) * 2)  # even, for the two groups of conv2/4/5
+
+
+def _conv_blocks(o: AlexNetOptions) -> list[tuple[str, nn.Module]]:
+    c1, c2, c3, c4, c5 = (_ch(c, o.width) for c in (96, 256, 384, 384, 256))
+    small = o.input_size < 128
+    conv1 = nn.Conv2d(3, c1, 5, 1, 2) if small else nn.Conv2d(3, c1, 11, 4)
+
+    def pool() -> nn.Module:
+        return nn.MaxPool2d(3, 2, ceil_mode=True)
+
+    def lrn() -> list[nn.Module]:
+        return [nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)] if o.lrn else []
+
+    relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+    return [
+        ("conv1", nn.Sequential(conv1, relu(), pool(), *lrn())),
+        ("conv2", nn.Sequential(nn.Conv2d(c1, c2, 5, 1, 2, groups=2), relu(), pool(), *lrn())),
+        ("conv3", nn.Sequential(nn.Conv2d(c2, c3, 3, 1, 1), relu())),
+        ("conv4", nn.Sequential(nn.Conv2d(c3, c4, 3, 1, 1, groups=2), relu())),
+        ("conv5", nn.Sequential(nn.Conv2d(c4, c5, 3, 1, 1, groups=2), relu(), pool())),
+    ]
+
+
+def _flat_size(blocks: list[tuple[str, nn.Module]], input_size: int) -> int:
+    x = torch.zeros(1, 3, input_size, input_size)
+    with torch.no_grad():
+        for _, block in blocks:
+            x = block(x)
+    return x.numel()
+
+
+def _init(module: nn.Module, name: str, how: str) -> None:
+    if not isinstance(module, (nn.Conv2d, nn.Linear)):
+        return
+    if how == "kaiming":
+        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        nn.init.zeros_(module.bias)
+        return
+    # bvlc_reference_caffenet: gaussian std 0.01 (fc6/fc7: 0.005); bias 1 for conv2/4/5 and fc6/fc7.
+    nn.init.normal_(module.weight, std=0.005 if name in ("fc6", "fc7") else 0.01)
+    nn.init.constant_(module.bias, 1.0 if name in ("conv2", "conv4", "conv5", "fc6", "fc7") else 0.0)
+
+
+def build_alexnet(o: AlexNetOptions, num_classes: int) -> Network:
+    blocks = _conv_blocks(o)
+    flat = _flat_size(blocks, o.input_size)
+    blocks += [
+        ("fc6", nn.Sequential(nn.Flatten(), nn.Linear(flat, o.fc_width), nn.ReLU(inplace=True),
+                              nn.Dropout(o.dropout))),
+        ("fc7", nn.Sequential(nn.Linear(o.fc_width, o.fc_width), nn.ReLU(inplace=True), nn.Dropout(o.dropout))),
+    ]
+    net = Network(blocks, head=nn.Linear(o.fc_width, num_classes))
+    for name, block in zip(net.block_names, net.blocks):
+        for m in block.modules():
+            _init(m, name, o.init)
+    _init(net.head, "fc8", o.init)
+    return net
+
+
+class AlexNet:
+    """CaffeNet as in Yosinski et al. 2014: conv1-conv5, fc6, fc7 (cut points n=1..7), fc8 head."""
+
+    name = "alexnet"
+    Options = AlexNetOptions
+    description = "CaffeNet (Caffe's AlexNet) as in the paper; cut points conv1..conv5, fc6, fc7"
+
+    def create(self, name: str, options: AlexNetOptions, num_classes: int) -> Network:
+        return build_alexnet(options, num_classes)
+
+    def cut_points(self, name: str, options: AlexNetOptions) -> list[str]:
+        return list(CUT_POINTS)
+
+    def data_config(self, name: str, options: AlexNetOptions) -> dict[str, Any]:
+        std = (1 / 255,) * 3 if options.preprocess == "caffe" else IMAGENET_STD
+        return {"input_size": options.input_size, "mean": IMAGENET_MEAN, "std": std}
+
+
+@hookimpl
+def register_models(register: Any) -> None:
+    register(AlexNet())

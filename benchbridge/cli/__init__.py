@@ -1,0 +1,44 @@
+"""The `benchbridge` command. Each command group lives in its own module and calls one library function."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from benchbridge.cli._console import err_console
+from benchbridge.errors import UserError
+from benchbridge.plugins import load_problems
+
+
+class Group(click.Group):
+    """Turns a UserError into one clear paragraph on stderr and exit status 2 (never a traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        finally:
+            if ctx.invoked_subcommand != "plugins":
+                for problem in load_problems:
+                    err_console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="benchbridge")
+def main() -> None:
+    """benchbridge: which layers of which backbone transfer between which tasks (Yosinski et al. 2014)."""
+
+
+def _add_commands() -> None:
+    from benchbridge.cli import manifest, plugins, report, run
+
+    for module in (run, manifest, report, plugins):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_add_commands()

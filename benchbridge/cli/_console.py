@@ -1,0 +1,24 @@
+"""Where output goes: progress, logs and warnings to stderr (rich); tables and --json output to stdout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+
+err_console = Console(stderr=True)
+out_console = Console()  # human-readable tables; with --json, stdout holds only JSON
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def overrides_argument(f: Any) -> Any:
+    return click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")(f)
+
+
+def manifest_argument(f: Any) -> Any:
+    return click.argument("manifest", type=click.Path(dir_okay=False))(f)

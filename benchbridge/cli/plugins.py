@@ -1,0 +1,68 @@
+"""`plugins` and `models`: what the installed plugins provide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from benchbridge import registry
+from benchbridge.cli._console import err_console, out_console, print_json
+from benchbridge.plugins import load_plugins, load_problems, plugin_packages
+
+
+def plugins_info() -> list[dict[str, Any]]:
+    """Each loaded plugin, its package and what it provides (with each component's option schema)."""
+    load_plugins()
+    info: dict[str, dict[str, Any]] = {name: {"name": name, "package": pkg, "provides": {}}
+                                       for name, pkg in plugin_packages.items()}
+    for kind in registry.KINDS:
+        for entry in registry.entries(kind).values():
+            item = {"name": entry.name, "description": entry.description,
+                    "options": entry.obj.Options.model_json_schema()}
+            info.setdefault(entry.plugin, {"name": entry.plugin, "package": "?", "provides": {}})
+            info[entry.plugin]["provides"].setdefault(kind, []).append(item)
+    return sorted(info.values(), key=lambda p: p["name"])
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
+def plugins(as_json: bool) -> None:
+    """List the loaded plugins and the models, datasets, splits, strategies and executors they provide."""
+    info = plugins_info()
+    if as_json:
+        print_json({"plugins": info, "problems": list(load_problems)})
+        return
+    table = Table("plugin", "package", "provides", title="benchbridge plugins")
+    for p in info:
+        provides = "; ".join(f"{kind}: {', '.join(i['name'] for i in items)}" for kind, items in p["provides"].items())
+        table.add_row(p["name"], p["package"], provides or "-")
+    out_console.print(table)
+    for problem in load_problems:
+        err_console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+
+
+@click.command()
+@click.argument("pattern", default="*")
+@click.option("--cut-points", "cut_points", is_flag=True, help="Show each model's cut points.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
+def models(pattern: str, cut_points: bool, as_json: bool) -> None:
+    """List models matching PATTERN (a glob), optionally with their cut points (default options)."""
+    rows = []
+    for name in registry.names("model", pattern):
+        entry = registry.get("model", name)
+        row: dict[str, Any] = {"name": name, "plugin": entry.plugin, "description": entry.description}
+        if cut_points and not entry.is_namespace:
+            row["cut_points"] = entry.obj.cut_points(name, entry.obj.Options())
+        rows.append(row)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        cuts = f"  [{', '.join(row['cut_points'])}]" if "cut_points" in row else ""
+        out_console.print(f"{row['name']} ({row['plugin']}): {row['description']}{cuts}", markup=False,
+                          highlight=False)
+
+
+COMMANDS = [plugins, models]

@@ -1,0 +1,81 @@
+"""`run` and `status`: train the plan's networks (skipping finished ones) and say where a grid stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json
+from benchbridge.cli.report import print_table
+from benchbridge.execute import execute_plan
+from benchbridge.manifest import load_manifest
+from benchbridge.plan import Run, make_plan
+from benchbridge.results import load_results, run_states
+
+
+class RichEvents:
+    """Shows the grid's progress and the current run's iterations on stderr."""
+
+    def __init__(self, progress: Progress, pending: int) -> None:
+        self.progress = progress
+        self.grid = progress.add_task("grid", total=pending)
+        self.current: Any = None
+
+    def started(self, run: Run) -> None:
+        label = f"{run.condition} n={run.n} {run.split} s{run.seed}"
+        self.current = self.progress.add_task(label, total=None)
+
+    def progress(self, run: Run, done: int, total: int) -> None:
+        self.progress.update(self.current, completed=done, total=total)
+
+    def finished(self, run: Run, metrics: dict[str, Any]) -> None:
+        self.progress.remove_task(self.current)
+        self.progress.console.print(
+            f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
+            f"({metrics['wall_time_s']:.1f}s)", highlight=False)
+        self.progress.advance(self.grid)
+
+
+@click.command()
+@manifest_argument
+@overrides_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the results table as JSON to stdout.")
+def run(manifest: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Train every network of MANIFEST not yet finished; KEY=VALUE overrides apply before validation."""
+    m = load_manifest(manifest, list(overrides))
+    runs = make_plan(m)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=False) as progress:
+        pending_hint = len(runs)
+        job = execute_plan(m, runs, RichEvents(progress, pending_hint))
+    results = load_results(job.output_dir)
+    if as_json:
+        print_json(_results_json(results))
+    else:
+        print_table(results, title=f"top-1 on the target half: {job.output_dir}")
+
+
+def _results_json(results: list[Any]) -> list[dict[str, Any]]:
+    return [{**r.run.to_dict(), "metrics": {k: v for k, v in (r.metrics or {}).items() if k != "curve"}}
+            for r in results]
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the states as JSON to stdout.")
+def status(run_dir: str, as_json: bool) -> None:
+    """Say which runs of RUN_DIR are done, running, interrupted or missing."""
+    states = run_states(run_dir)
+    if as_json:
+        print_json({k: [r.id for r in v] for k, v in states.items()})
+        return
+    total = sum(len(v) for v in states.values())
+    err_console.print(", ".join(f"{k}: {len(v)}" for k, v in states.items()) + f" (of {total})")
+    for state in ("running", "interrupted", "missing"):
+        for r in states[state]:
+            err_console.print(f"  {state:>11} {r.id} {r.condition} n={r.n} {r.split} seed={r.seed}")
+
+
+COMMANDS = [run, status]

@@ -1,0 +1,5 @@
+"""Data: prepared datasets (WebDataset shards + index) and the shard loader."""
+
+from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource
+
+__all__ = ["INDEX_FILE", "ClassInfo", "DatasetPlugin", "DatasetSource"]

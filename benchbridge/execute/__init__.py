@@ -1,0 +1,24 @@
+"""Execute a plan: prepare the output directory, hand pending runs to an executor plugin, record results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchbridge import registry
+from benchbridge.execute.job import Events, Job, NoEvents, OutputLock, prepare_output, start_job
+from benchbridge.manifest import ResolvedManifest
+from benchbridge.plan import Run
+
+__all__ = ["Events", "Job", "NoEvents", "OutputLock", "execute_plan", "prepare_output", "start_job"]
+
+
+def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,
+                 output_dir: Path | None = None) -> Job:
+    """Run every pending run of the plan with the manifest's executor; finished runs are skipped."""
+    out = prepare_output(m, output_dir)
+    with OutputLock(out):
+        job = start_job(m, plan, out, events)
+        entry, options = m.executor
+        entry.obj.execute(job, options)
+    return job

@@ -1,0 +1,155 @@
+"""A Job is a plan bound to an output directory: what executors receive. It pickles, for remote executors."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from benchbridge import store
+from benchbridge.data.base import DatasetSource
+from benchbridge.errors import UserError, within
+from benchbridge.execute.train import RunSetup, train_run
+from benchbridge.manifest import ResolvedManifest, resolve
+from benchbridge.plan import Run, plan_to_json
+
+
+class Events(Protocol):
+    """What an executor reports while it works (the CLI shows it with rich)."""
+
+    def started(self, run: Run) -> None: ...
+    def progress(self, run: Run, done: int, total: int) -> None: ...
+    def finished(self, run: Run, metrics: dict[str, Any]) -> None: ...
+
+
+class NoEvents:
+    def started(self, run: Run) -> None: ...
+    def progress(self, run: Run, done: int, total: int) -> None: ...
+    def finished(self, run: Run, metrics: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Job:
+    manifest: dict[str, Any]  # resolved manifest, as saved with the results
+    output_dir: Path
+    plan: list[Run]
+    manifest_file: str | None = None
+    events: Any = field(default_factory=NoEvents, repr=False)
+
+    def pending(self) -> list[Run]:
+        """Runs without results, in dependency order (the plan's order)."""
+        return [r for r in self.plan if not store.is_finished(self.output_dir, r.id)]
+
+    def is_source(self, run: Run) -> bool:
+        return any(r.source == run.id for r in self.plan)
+
+    @cached_property
+    def resolved(self) -> ResolvedManifest:
+        return resolve(self.manifest, self.manifest_file)
+
+    def device(self) -> torch.device:
+        wanted = self.resolved.raw.execution.device
+        if wanted == "auto":
+            wanted = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device(wanted)
+
+    def dataset(self) -> DatasetSource:
+        entry, opts = self.resolved.dataset
+        try:
+            return entry.obj.open(opts)
+        except UserError as exc:
+            raise within(exc, "dataset.options", self.manifest_file) from None
+
+    def run_one(self, run: Run) -> dict[str, Any]:
+        """Train one run in this process (its sources must be finished) and write its results."""
+        if store.is_finished(self.output_dir, run.id):
+            return store.read_json(store.run_dir(self.output_dir, run.id) / store.METRICS_FILE)
+        missing = [d for d in run.depends_on if not store.is_finished(self.output_dir, d)]
+        if missing:
+            raise RuntimeError(f"run {run.id} started before the runs it copies from: {missing}")
+        m = self.resolved
+        threads = m.raw.execution.threads
+        if threads:
+            torch.set_num_threads(threads)
+        setup = RunSetup(m, self.dataset(), self.output_dir, self.device())
+        save = m.raw.execution.save_weights == "all" or self.is_source(run)
+        store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
+        self.events.started(run)
+        metrics = train_run(run, setup, save, lambda done, total: self.events.progress(run, done, total))
+        self.events.finished(run, metrics)
+        return metrics
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("resolved", None)
+        state["events"] = NoEvents()
+        return state
+
+
+class OutputLock:
+    """Refuses a second `run` on an output directory while one is using it (stale locks are taken over)."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.path = output_dir / store.LOCK_FILE
+
+    def __enter__(self) -> "OutputLock":
+        me = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if self._holder_alive():
+                    raise UserError(
+                        f"another benchbridge run ({self.path.read_text().strip()}) is using this output "
+                        "directory.", file=str(self.path.parent),
+                        hint="Wait for it to finish, or set a different output_dir.") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            os.write(fd, me.encode())
+            os.close(fd)
+            return self
+        raise UserError("could not take the output directory's lock.", file=str(self.path))
+
+    def _holder_alive(self) -> bool:
+        try:
+            host, pid = self.path.read_text().split()
+        except (OSError, ValueError):
+            return False
+        if host != socket.gethostname():
+            return True  # another machine: assume alive
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:
+    """The output directory, created and checked writable."""
+    out = Path(output_dir or m.raw.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to the output directory '{out}': {exc.strerror}.", file=m.file,
+                        key="output_dir", hint="Choose a directory you can write to.") from None
+    return out
+
+
+def start_job(m: ResolvedManifest, plan: list[Run], out: Path, events: Any = None) -> Job:
+    """Save the resolved manifest and the plan beside the results (call it holding the OutputLock)."""
+    store.write_text(out / store.MANIFEST_FILE, m.to_yaml())
+    store.write_json(out / store.PLAN_FILE, plan_to_json(plan))
+    return Job(m.to_dict(), out, plan, m.file, events or NoEvents())

@@ -1,0 +1,235 @@
+"""Manifests: YAML files validated by pydantic (extra keys forbidden everywhere), plus key=value overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from benchbridge import registry
+from benchbridge.errors import UserError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(Strict):
+    """A plugin by name, with the options that plugin validates itself."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Condition(Strict):
+    """A transfer condition: where the first n blocks come from and how they are treated."""
+
+    name: str
+    source: Literal["A", "B"] | None = Field(description="Half whose base network gives the blocks; null: none.")
+    strategy: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+BUILTIN_CONDITIONS: dict[str, Condition] = {
+    c.name: c
+    for c in (
+        Condition(name="BnB", source="B", strategy="frozen"),
+        Condition(name="BnB+", source="B", strategy="finetune"),
+        Condition(name="AnB", source="A", strategy="frozen"),
+        Condition(name="AnB+", source="A", strategy="finetune"),
+        Condition(name="random_frozen", source=None, strategy="random_frozen"),
+    )
+}
+BASE_CONDITIONS = ("baseA", "baseB")
+
+ConditionRef = str | Condition
+
+
+class SplitSpec(Component):
+    conditions: list[ConditionRef] | None = Field(
+        None, description="Conditions for this split only (default: the manifest's conditions).")
+
+
+class Schedule(Strict):
+    name: Literal["step", "constant", "cosine"] = "step"
+    step_size: int | None = Field(None, ge=1, description="Step schedule: decay every this many epochs "
+                                  "(or iterations, when training.iterations is set).")
+    gamma: float = Field(0.1, gt=0, le=1)
+
+
+class Training(Strict):
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0005, ge=0)
+    batch_size: int = Field(256, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    iterations: int | None = Field(None, ge=1)
+    schedule: Schedule = Field(default_factory=Schedule)
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "Training":
+        if (self.epochs is None) == (self.iterations is None):
+            raise ValueError("set exactly one of 'epochs' or 'iterations'")
+        return self
+
+
+class Evaluation(Strict):
+    every: int | None = Field(None, ge=1, description="Evaluate every this many iterations "
+                              "(default: after each epoch).")
+    best_k: int = Field(1, ge=1, description="Also report the mean of the best k evaluations (the paper: 10).")
+    batch_size: int | None = Field(None, ge=1)
+
+
+class Execution(Strict):
+    executor: Component = Field(default_factory=lambda: Component(name="local"))
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice).")
+    num_workers: int = Field(0, ge=0, description="Data-loading worker processes per run.")
+    save_weights: Literal["sources", "all"] = Field(
+        "sources", description="sources: weights of networks that transfer runs copy from; all: every run.")
+
+
+class Manifest(Strict):
+    name: str
+    description: str = ""
+    output_dir: str
+    dataset: Component
+    model: Component
+    splits: list[SplitSpec] = Field(min_length=1)
+    conditions: list[ConditionRef] = Field(default_factory=lambda: list(BUILTIN_CONDITIONS))
+    layers: list[int] | None = Field(None, description="Values of n (default: every cut point).")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    training: Training
+    evaluation: Evaluation = Field(default_factory=Evaluation)
+    execution: Execution = Field(default_factory=Execution)
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError("file not found.", file=str(path), hint="Check the path to the manifest.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"not valid YAML{where}: {problem}.", file=str(path),
+                        hint="Fix the YAML syntax (indentation, colons, quotes).") from None
+    if not isinstance(data, dict):
+        raise UserError("a manifest must be a YAML mapping of keys such as name, dataset, model, splits.",
+                        file=str(path))
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], file: str | None = None) -> dict[str, Any]:
+    """Apply `dotted.key=value` overrides (value parsed as YAML; list items by index) before validation."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"override '{item}' is not of the form key=value (e.g. training.epochs=2).",
+                            file=file)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        _set_path(data, key.split("."), value, item, file)
+    return data
+
+
+def _set_path(node: Any, parts: list[str], value: Any, item: str, file: str | None) -> None:
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise UserError(f"override '{item}': '{part}' is not an index of a list of {len(node)} items.",
+                                file=file, key=".".join(parts[: i + 1]))
+            if last:
+                node[int(part)] = value
+                return
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            node = node.setdefault(part, {})
+        else:
+            raise UserError(f"override '{item}': '{'.'.join(parts[:i])}' is not a mapping or list.",
+                            file=file, key=".".join(parts[: i + 1]))
+
+
+def load_manifest(path: str | Path, overrides: list[str] | None = None) -> "ResolvedManifest":
+    """Read, override, validate (the manifest and every plugin's options) and resolve defaults."""
+    path = Path(path)
+    data = apply_overrides(read_yaml(path), overrides or [], str(path))
+    return resolve(data, str(path))
+
+
+def resolve(data: dict[str, Any], file: str | None = None) -> "ResolvedManifest":
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(registry.format_validation_error(exc), file=file,
+                        hint="See `benchbridge schema` for every key.") from None
+    return ResolvedManifest(manifest, file)
+
+
+class ResolvedManifest:
+    """A validated manifest whose plugin options are validated too, with every default filled in."""
+
+    def __init__(self, manifest: Manifest, file: str | None) -> None:
+        self.file = file
+        self.raw = manifest
+        self.dataset = self._component("dataset", manifest.dataset, "dataset")
+        self.model = self._component("model", manifest.model, "model")
+        self.executor = self._component("executor", manifest.execution.executor, "execution.executor")
+        self.splits = [self._component("split", s, f"splits.{i}") for i, s in enumerate(manifest.splits)]
+        self.conditions = [self._conditions(s.conditions, f"splits.{i}.conditions")
+                           if s.conditions is not None else None for i, s in enumerate(manifest.splits)]
+        self.default_conditions = self._conditions(manifest.conditions, "conditions")
+
+    def _component(self, kind: str, comp: Component, key: str) -> tuple[registry.Entry, BaseModel]:
+        entry = registry.get(kind, comp.name, key=f"{key}.name", file=self.file)
+        return entry, registry.validate_options(entry, comp.options, key=f"{key}.options", file=self.file)
+
+    def _conditions(self, refs: list[ConditionRef], key: str) -> list[tuple[Condition, BaseModel]]:
+        out = []
+        for i, ref in enumerate(refs):
+            if isinstance(ref, str):
+                if ref in BASE_CONDITIONS:
+                    continue  # base networks are always trained
+                if ref not in BUILTIN_CONDITIONS:
+                    choices = ", ".join([*BASE_CONDITIONS, *BUILTIN_CONDITIONS])
+                    raise UserError(f"unknown condition '{ref}'. Valid choices: {choices}, or a mapping with "
+                                    "name, source and strategy.", file=self.file, key=f"{key}.{i}")
+                ref = BUILTIN_CONDITIONS[ref]
+            entry = registry.get("strategy", ref.strategy, key=f"{key}.{i}.strategy", file=self.file)
+            if ref.source is None and entry.obj.copies:
+                raise UserError(f"strategy '{ref.strategy}' copies blocks, so the condition needs a source "
+                                "(A or B).", file=self.file, key=f"{key}.{i}.source")
+            opts = registry.validate_options(entry, ref.options, key=f"{key}.{i}.options", file=self.file)
+            out.append((ref, opts))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest with every default and every plugin option filled in (saved with the results)."""
+        data = self.raw.model_dump(mode="json")
+        data["dataset"]["options"] = self.dataset[1].model_dump(mode="json")
+        data["model"]["options"] = self.model[1].model_dump(mode="json")
+        data["execution"]["executor"]["options"] = self.executor[1].model_dump(mode="json")
+        for i, (_, opts) in enumerate(self.splits):
+            data["splits"][i]["options"] = opts.model_dump(mode="json")
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON schema of the manifest (plugin options are described by each plugin: see `benchbridge plugins`)."""
+    return Manifest.model_json_schema()

@@ -1,0 +1,132 @@
+"""A plan: every network the manifest asks for, as pure data with deterministic ids, in dependency order."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchbridge.errors import UserError, within
+from benchbridge.manifest import Condition, ResolvedManifest
+from benchbridge.splits import Split
+
+
+@dataclass(frozen=True)
+class Run:
+    """One network to train. `id` is a hash of everything that defines it, so equal networks share it."""
+
+    id: str
+    condition: str  # baseA, baseB, BnB, BnB+, AnB, AnB+, random_frozen, or a custom condition
+    n: int  # blocks copied or frozen; 0 for base networks
+    split: str
+    seed: int
+    strategy: str
+    strategy_options: dict[str, Any]
+    target: str  # "A" or "B": the half this network trains and is evaluated on
+    classes: dict[str, list[int]]  # {"A": [...], "B": [...]}
+    source: str | None  # id of the run whose first n blocks are copied
+    depends_on: list[str]
+    also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition) labels of this network
+
+    @property
+    def train_classes(self) -> list[int]:
+        return self.classes[self.target]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Run":
+        return cls(**data)
+
+
+def run_id(definition: dict[str, Any]) -> str:
+    blob = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _common(m: ResolvedManifest) -> dict[str, Any]:
+    """What every network of the manifest shares: data, architecture, training recipe."""
+    d = m.to_dict()
+    return {"dataset": d["dataset"], "model": d["model"], "training": d["training"],
+            "evaluation": d["evaluation"]}
+
+
+def make_plan(m: ResolvedManifest) -> list[Run]:
+    """Base networks first, then the transfer runs that copy from them; duplicates merged by id."""
+    classes = _describe(m)
+    common = _common(m)
+    n_cuts = _num_cut_points(m)
+    layers = _layers(m, n_cuts)
+    runs: dict[str, Run] = {}
+    transfers: list[Run] = []
+    for i, (entry, opts) in enumerate(m.splits):
+        try:
+            split = entry.obj.split(opts, classes)
+        except UserError as exc:
+            raise within(exc, f"splits.{i}", m.file) from None
+        conditions = m.conditions[i] if m.conditions[i] is not None else m.default_conditions
+        for seed in m.raw.seeds:
+            bases = {half: _base(common, split, half, seed) for half in ("A", "B")}
+            needed = {"B"} | {c.source for c, _ in conditions if c.source}
+            for half in sorted(needed):
+                _add(runs, bases[half])
+            for n in layers:
+                for cond, copts in conditions:
+                    transfers.append(_transfer(common, split, seed, n, cond, copts.model_dump(mode="json"), bases))
+    for run in transfers:
+        _add(runs, run)
+    return list(runs.values())
+
+
+def _describe(m: ResolvedManifest) -> list[Any]:
+    entry, opts = m.dataset
+    try:
+        return entry.obj.describe(opts)
+    except UserError as exc:
+        raise within(exc, "dataset.options", m.file) from None
+
+
+def _num_cut_points(m: ResolvedManifest) -> int:
+    entry, opts = m.model
+    return len(entry.obj.cut_points(m.raw.model.name, opts))
+
+
+def _layers(m: ResolvedManifest, n_cuts: int) -> list[int]:
+    layers = m.raw.layers if m.raw.layers is not None else list(range(1, n_cuts + 1))
+    bad = [n for n in layers if not 1 <= n <= n_cuts]
+    if bad:
+        raise UserError(f"layers {bad} are out of range: model '{m.raw.model.name}' has {n_cuts} cut points, "
+                        f"so n must be 1..{n_cuts}.", file=m.file, key="layers")
+    return sorted(set(layers))
+
+
+def _classes(split: Split) -> dict[str, list[int]]:
+    return {"A": list(split.A), "B": list(split.B)}
+
+
+def _base(common: dict[str, Any], split: Split, half: str, seed: int) -> Run:
+    trained_on = _classes(split)[half]
+    rid = run_id({**common, "classes": trained_on, "seed": seed, "strategy": "scratch"})
+    return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [])
+
+
+def _transfer(common: dict[str, Any], split: Split, seed: int, n: int, cond: Condition,
+              options: dict[str, Any], bases: dict[str, Run]) -> Run:
+    source = bases[cond.source].id if cond.source else None
+    rid = run_id({**common, "classes": list(split.B), "seed": seed, "strategy": cond.strategy,
+                  "strategy_options": options, "n": n, "source": source})
+    return Run(rid, cond.name, n, split.label, seed, cond.strategy, options, "B", _classes(split), source,
+               [source] if source else [])
+
+
+def _add(runs: dict[str, Run], run: Run) -> None:
+    if run.id in runs:
+        runs[run.id].also.append({"split": run.split, "condition": run.condition})
+    else:
+        runs[run.id] = run
+
+
+def plan_to_json(plan: list[Run]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in plan]

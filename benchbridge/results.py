@@ -1,0 +1,75 @@
+"""Read a results directory: the plan saved with it, and the metrics of every finished run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from benchbridge import store
+from benchbridge.errors import UserError
+from benchbridge.plan import Run
+
+
+@dataclass(frozen=True)
+class Result:
+    run: Run
+    metrics: dict[str, Any] | None  # None while not finished
+
+    @property
+    def labels(self) -> list[tuple[str, str]]:
+        """Every (split, condition) this network stands for."""
+        return [(self.run.split, self.run.condition)] + [(a["split"], a["condition"]) for a in self.run.also]
+
+
+def load_results(output_dir: str | Path) -> list[Result]:
+    out = Path(output_dir)
+    plan_file = out / store.PLAN_FILE
+    if not plan_file.is_file():
+        raise UserError("no plan.json here: this is not a benchbridge results directory.", file=str(out),
+                        hint="Pass the output_dir of a manifest you ran with `benchbridge run`.")
+    runs = [Run.from_dict(r) for r in store.read_json(plan_file)]
+    return [Result(r, _metrics(out, r.id)) for r in runs]
+
+
+def _metrics(out: Path, run_id: str) -> dict[str, Any] | None:
+    path = store.run_dir(out, run_id) / store.METRICS_FILE
+    return store.read_json(path) if path.is_file() else None
+
+
+def run_states(output_dir: str | Path) -> dict[str, list[Run]]:
+    """Runs grouped as done, running (started, lock held), interrupted (started, no lock) and missing."""
+    out = Path(output_dir)
+    locked = (out / store.LOCK_FILE).exists()
+    states: dict[str, list[Run]] = {"done": [], "running": [], "interrupted": [], "missing": []}
+    for res in load_results(out):
+        started = (store.run_dir(out, res.run.id) / store.RUN_FILE).is_file()
+        if res.metrics is not None:
+            states["done"].append(res.run)
+        elif started:
+            states["running" if locked else "interrupted"].append(res.run)
+        else:
+            states["missing"].append(res.run)
+    return states
+
+
+def top1_table(results: list[Result], metric: str = "top1") -> list[dict[str, Any]]:
+    """One row per (split, condition): mean `metric` over seeds at each n; baseB sits at n=0 of every row."""
+    cells: dict[tuple[str, str], dict[int, list[float]]] = {}
+    for res in results:
+        if res.metrics is None:
+            continue
+        for split, condition in res.labels:
+            cells.setdefault((split, condition), {}).setdefault(res.run.n, []).append(res.metrics[metric])
+    rows = []
+    for (split, condition), by_n in sorted(cells.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
+        rows.append({"split": split, "condition": condition,
+                     "top1": {n: mean(v) for n, v in sorted(by_n.items())},
+                     "count": {n: len(v) for n, v in sorted(by_n.items())}})
+    return rows
+
+
+def _order(condition: str) -> tuple[int, str]:
+    known = ["baseA", "baseB", "BnB", "BnB+", "AnB", "AnB+", "random_frozen"]
+    return (known.index(condition), "") if condition in known else (len(known), condition)

@@ -1,0 +1,51 @@
+"""Where results live on disk, and atomic writes: a crash or a kill never leaves a half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+MANIFEST_FILE = "manifest.yaml"
+PLAN_FILE = "plan.json"
+RUNS_DIR = "runs"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+WEIGHTS_FILE = "weights.pt"
+LOCK_FILE = ".lock"
+
+
+def run_dir(output_dir: Path, run_id: str) -> Path:
+    return output_dir / RUNS_DIR / run_id
+
+
+def is_finished(output_dir: Path, run_id: str) -> bool:
+    """A run is finished when its metrics exist: they are written last, atomically."""
+    return (run_dir(output_dir, run_id) / METRICS_FILE).is_file()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through `write(tmp_path)` then rename over `path`, so readers see the old or the new file only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())

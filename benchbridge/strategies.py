@@ -1,0 +1,42 @@
+"""Transfer strategies: how the first n blocks of a new network are set up before it trains."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from pydantic import BaseModel
+
+from benchbridge.models.base import Network
+
+ParamGroups = list[dict[str, Any]]  # torch optimizer param groups with an extra "lr_mult"
+
+
+class StrategyPlugin(Protocol):
+    """What a strategy plugin registers through `register_strategies`."""
+
+    name: str
+    Options: type[BaseModel]
+    copies: bool  # True: the first n blocks come from a source network
+
+    def prepare(self, net: Network, n: int, source: dict[str, torch.Tensor] | None, options: Any) -> ParamGroups:
+        """Set up `net` in place (copy, freeze) and return the parameter groups to train."""
+        ...
+
+
+def copy_blocks(net: Network, source: dict[str, torch.Tensor], n: int) -> None:
+    """Load blocks[:n] of `net` from a source network's state dict (the head never comes along)."""
+    prefixes = tuple(f"blocks.{i}." for i in range(n))
+    state = {k: v for k, v in source.items() if k.startswith(prefixes)}
+    missing = [k for k in net.state_dict() if k.startswith(prefixes) and k not in state]
+    if missing:
+        raise ValueError(f"source network lacks {missing[:3]}: was it built with the same model options?")
+    net.load_state_dict(state, strict=False)
+
+
+def block_params(net: Network, start: int, stop: int | None = None) -> list[torch.nn.Parameter]:
+    return [p for block in net.blocks[start:stop] for p in block.parameters() if p.requires_grad]
+
+
+def rest_params(net: Network, n: int) -> list[torch.nn.Parameter]:
+    return block_params(net, n) + [p for p in net.head.parameters() if p.requires_grad]

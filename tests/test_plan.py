@@ -1,0 +1,80 @@
+"""Plans are pure data: deterministic ids, base networks before the runs that copy from them."""
+
+import json
+
+from click.testing import CliRunner
+
+from benchbridge.cli import main
+from benchbridge.manifest import load_manifest, resolve
+from benchbridge.plan import make_plan
+
+REQUIRED_KEYS = {"id", "condition", "n", "split", "seed", "depends_on", "classes"}
+
+
+def plan_json(path, *overrides):
+    result = CliRunner().invoke(main, ["plan", str(path), "--json", *overrides])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_plan_json_has_the_documented_keys_and_is_deterministic(write_manifest, paper_manifest):
+    path = write_manifest(paper_manifest)
+    first, second = plan_json(path), plan_json(path)
+    assert first == second
+    assert all(REQUIRED_KEYS <= set(run) for run in first)
+    assert set(first[0]["classes"]) == {"A", "B"}
+
+
+def test_paper_grid_size_and_shared_base_networks(paper_manifest):
+    plan = make_plan(resolve(paper_manifest))
+    ids = [r.id for r in plan]
+    assert len(ids) == len(set(ids))
+    by_condition = {}
+    for r in plan:
+        by_condition.setdefault(r.condition, []).append(r)
+    # 4 random splits x (BnB, BnB+, AnB, AnB+) x 7 + 2 x 7 dissimilar AnB + 7 random_frozen
+    assert len(by_condition["AnB"]) == 4 * 7 + 2 * 7
+    assert len(by_condition["random_frozen"]) == 7
+    # baseA/baseB: 4 random splits x 2, plus the natural and man-made bases, shared by both directions
+    bases = [r for r in plan if r.n == 0]
+    assert len(bases) == 10
+    natural_base = next(r for r in bases if r.split == "manmade->natural" and r.condition == "baseB")
+    assert {"split": "natural->manmade", "condition": "baseA"} in natural_base.also
+    assert len(plan) == 143
+
+
+def test_dependencies_come_first_and_point_at_the_right_base(paper_manifest):
+    plan = make_plan(resolve(paper_manifest))
+    position = {r.id: i for i, r in enumerate(plan)}
+    runs = {r.id: r for r in plan}
+    for r in plan:
+        for dep in r.depends_on:
+            assert position[dep] < position[r.id]
+        if r.condition in ("AnB", "AnB+"):
+            assert runs[r.source].train_classes == r.classes["A"]
+        if r.condition in ("BnB", "BnB+"):
+            assert runs[r.source].train_classes == r.classes["B"]
+        if r.condition == "random_frozen":
+            assert r.depends_on == []
+
+
+def test_ids_depend_on_what_defines_a_network(paper_manifest, write_manifest):
+    path = write_manifest(paper_manifest)
+    base = {r["id"] for r in plan_json(path)}
+    assert {r["id"] for r in plan_json(path, "training.lr=0.02")}.isdisjoint(base)
+    # the output directory does not define a network
+    assert {r["id"] for r in plan_json(path, "output_dir=elsewhere")} == base
+
+
+def test_random_split_classes_in_plan_match_the_paper(paper_manifest):
+    plan = make_plan(resolve(paper_manifest))
+    split0 = next(r for r in plan if r.split == "random-s0")
+    assert split0.classes["A"][:5] == [0, 1, 2, 5, 9]
+    assert len(split0.classes["A"]) == len(split0.classes["B"]) == 500
+
+
+def test_overrides_apply_before_validation(tmp_path, paper_manifest, write_manifest):
+    path = write_manifest(paper_manifest)
+    m = load_manifest(path, ["layers=[1, 2]", "splits.0.options.seed=3", "training.batch_size=128"])
+    assert m.raw.layers == [1, 2] and m.raw.training.batch_size == 128
+    assert m.to_dict()["splits"][0]["options"]["seed"] == 3

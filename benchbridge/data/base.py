@@ -41,7 +41,7 @@ class DatasetSource:
         return int(self.index["splits"][split]["num_samples"])
 
     @classmethod
-    def load(cls, root: Path, name: str | None = None) -> "DatasetSource":
+    def load(cls, root: Path, name: str | None = None) -> DatasetSource:
         index = json.loads((root / INDEX_FILE).read_text())
         classes = [ClassInfo(c["index"], c["name"], dict(c.get("attributes", {}))) for c in index["classes"]]
         return cls(name or index.get("name", root.name), root, classes, index)

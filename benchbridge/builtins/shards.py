@@ -1,0 +1,36 @@
+"""Dataset plugin `shards`: a dataset prepared beforehand with `benchbridge data prepare ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchbridge.data.base import DatasetSource
+from benchbridge.data.shards import open_dataset
+from benchbridge.hookspecs import hookimpl
+
+
+class ShardsOptions(BaseModel):
+    """Options of a prepared dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(description="folder holding dataset.json and the shards")
+    name: str | None = Field(None, description="display name; default the name in dataset.json")
+
+
+class ShardsDataset:
+    """A prepared WebDataset folder (dataset.json + tar shards)."""
+
+    name = "shards"
+    description = "A dataset prepared with `benchbridge data prepare` (dataset.json plus WebDataset shards)."
+    Options = ShardsOptions
+
+    def open(self, options: ShardsOptions) -> DatasetSource:
+        return open_dataset(Path(options.path), options.name)
+
+
+@hookimpl
+def register_datasets(register) -> None:  # type: ignore[no-untyped-def]
+    register(ShardsDataset())

@@ -1,0 +1,82 @@
+"""Dataset plugin `synthetic`: a generated dataset, prepared on first use and cached on disk."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchbridge.data.base import DatasetSource
+from benchbridge.data.shards import DEFAULT_SHARD_SIZE, open_dataset, read_index
+from benchbridge.data.synthetic import prepare_params, prepare_synthetic
+from benchbridge.hookspecs import hookimpl
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: no lock; preparing is still atomic, only possibly done twice
+    fcntl = None  # type: ignore[assignment]
+
+
+class SyntheticOptions(BaseModel):
+    """Options of the generated dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: int = Field(20, ge=2, description="number of classes (half natural, half manmade)")
+    image_size: int = Field(32, ge=8, le=512, description="image side in pixels")
+    train_per_class: int = Field(300, ge=1, description="training images per class")
+    val_per_class: int = Field(50, ge=1, description="validation images per class")
+    seed: int = Field(0, description="generator seed: the same seed gives byte-identical shards")
+    shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="samples per shard")
+    root: Path | None = Field(None, description="where to cache it; default data/synthetic-<hash> in the cwd")
+
+
+def default_root(options: SyntheticOptions) -> Path:
+    """`data/synthetic-<short hash of the other options>`, relative to the working directory."""
+    fields = options.model_dump(exclude={"root"})
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+    return Path("data") / f"synthetic-{digest}"
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock next to `root` so concurrent runs prepare the data once."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(root.parent / f".{root.name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class SyntheticDataset:
+    """Generated shapes-and-textures images with `natural` and `manmade` class domains."""
+
+    name = "synthetic"
+    description = "Generated images: shared primitives, classes differ in composition; natural vs manmade domains."
+    Options = SyntheticOptions
+
+    def open(self, options: SyntheticOptions) -> DatasetSource:
+        root = Path(options.root).expanduser() if options.root else default_root(options)
+        wanted = dict(prepare_params(options.classes, options.image_size, options.train_per_class,
+                                     options.val_per_class, options.seed), shard_size=options.shard_size)
+        with _locked(root):
+            index = read_index(root)
+            if index is None or index.get("prepare") != wanted:
+                prepare_synthetic(root, num_classes=options.classes, image_size=options.image_size,
+                                  train_per_class=options.train_per_class, val_per_class=options.val_per_class,
+                                  seed=options.seed, shard_size=options.shard_size)
+        return open_dataset(root, "synthetic")
+
+
+@hookimpl
+def register_datasets(register) -> None:  # type: ignore[no-untyped-def]
+    register(SyntheticDataset())

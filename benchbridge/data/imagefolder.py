@@ -1,0 +1,134 @@
+"""Convert an ImageFolder tree (`train/<class>/*`, `val/<class>/*` or `test/<class>/*`) into prepared shards."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnSample, write_dataset
+from benchbridge.errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+VAL_DIRS = ("val", "test")
+JPEG_MAGIC = b"\xff\xd8\xff"
+JPEG_QUALITY = 95
+ORDER_SEED = 20140  # samples are written in a fixed shuffled order so every shard mixes classes
+
+
+def _class_dirs(split_dir: Path) -> list[str]:
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def find_layout(src: Path) -> tuple[Path, Path, list[str]]:
+    """The train folder, the validation folder and the sorted class names, or a UserError saying what is wrong."""
+    src = Path(src).expanduser()
+    layout = "Expected SRC/train/<class>/<image> and SRC/val/<class>/<image> (or SRC/test/...)."
+    if not src.is_dir():
+        raise UserError("source folder does not exist.", file=str(src), hint=layout)
+    train = src / "train"
+    if not train.is_dir():
+        raise UserError("no 'train' folder.", file=str(src), hint=layout)
+    classes = _class_dirs(train)
+    if not classes:
+        raise UserError("no class folders in the train folder.", file=str(train), hint=layout)
+    val = next((src / d for d in VAL_DIRS if (src / d).is_dir()), None)
+    if val is None:
+        raise UserError("no validation folder ('val' or 'test').", file=str(src), hint=layout)
+    unknown = sorted(set(_class_dirs(val)) - set(classes))
+    if unknown:
+        raise UserError(f"validation classes not in the train folder: {', '.join(unknown)}.", file=str(val),
+                        hint="Every validation class folder needs a train folder of the same name.")
+    return train, val, classes
+
+
+def load_attributes(path: Path, classes: list[str]) -> dict[str, dict[str, str]]:
+    """Read a JSON or YAML mapping {class_name: {attribute: value}}; unknown class names are an error."""
+    path = Path(path).expanduser()
+    fmt = "Expected a JSON or YAML mapping such as {\"cat\": {\"domain\": \"natural\"}}."
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read the attributes file: {exc.strerror}.", file=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"the attributes file is not valid JSON or YAML: {exc}.", file=str(path), hint=fmt) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise UserError("the attributes file is not a mapping of class names to mappings.", file=str(path), hint=fmt)
+    unknown = sorted(str(k) for k in data if str(k) not in classes)
+    if unknown:
+        raise UserError(f"unknown class names: {', '.join(unknown)}. Classes are: {', '.join(classes)}.",
+                        file=str(path), hint="Use the class folder names of the train folder.")
+    return {str(k): {str(a): str(v) for a, v in attrs.items()} for k, attrs in data.items()}
+
+
+def _images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    found = []
+    for index, name in enumerate(classes):
+        folder = split_dir / name
+        if folder.is_dir():
+            found += [(p, index) for p in sorted(folder.iterdir())
+                      if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    order = np.random.default_rng(ORDER_SEED).permutation(len(found))
+    return [found[i] for i in order]
+
+
+def to_jpeg(path: Path, size: int | None) -> bytes:
+    """The file's bytes when it is a JPEG and no resize is asked; else decoded, resized, re-encoded as JPEG."""
+    data = path.read_bytes()
+    if size is None and data.startswith(JPEG_MAGIC):
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            image = im.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UserError(f"cannot read this image: {exc}.", file=str(path),
+                        hint="Remove or replace the file, then prepare again.") from None
+    if size is not None:
+        image = resize_shorter(image, size)
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
+
+
+def resize_shorter(image: Image.Image, size: int) -> Image.Image:
+    """Scale so that the shorter side is `size` pixels."""
+    w, h = image.size
+    scale = size / min(w, h)
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BICUBIC)
+
+
+def _samples(files: list[tuple[Path, int]], size: int | None) -> Iterator[tuple[bytes, int]]:
+    for path, cls in files:
+        yield to_jpeg(path, size), cls
+
+
+def count_images(src: Path) -> dict[str, int]:
+    """Images per split that `convert_imagefolder` would write (for progress bars)."""
+    train, val, classes = find_layout(src)
+    return {"train": len(_images(train, classes)), "val": len(_images(val, classes))}
+
+
+def convert_imagefolder(src: Path, out: Path, *, attributes: Path | None = None,
+                        shard_size: int = DEFAULT_SHARD_SIZE, size: int | None = None,
+                        name: str | None = None, on_sample: OnSample | None = None) -> DatasetSource:
+    """Write the ImageFolder tree at `src` as a prepared dataset under `out`."""
+    src = Path(src).expanduser()
+    train, val, classes = find_layout(src)
+    attrs = load_attributes(attributes, classes) if attributes else {}
+    infos = [ClassInfo(i, c, attrs.get(c, {})) for i, c in enumerate(classes)]
+    files = {"train": _images(train, classes), "val": _images(val, classes)}
+    if not files["train"]:
+        raise UserError("no image files in the train class folders.", file=str(train),
+                        hint=f"Image files end in one of: {', '.join(sorted(IMAGE_SUFFIXES))}.")
+    params: dict[str, Any] = {"generator": "imagefolder", "source": str(src.resolve()), "val_folder": val.name,
+                              "size": size, "shard_size": shard_size,
+                              "attributes": str(Path(attributes).resolve()) if attributes else None}
+    samples = {split: _samples(items, size) for split, items in files.items()}
+    return write_dataset(out, name or src.resolve().name, infos, samples, params,
+                         shard_size=shard_size, on_sample=on_sample)

@@ -88,6 +88,8 @@ class Execution(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice).")
     num_workers: int = Field(0, ge=0, description="Data-loading worker processes per run.")
+    cache_data: bool = Field(False, description="Keep decoded images in memory after a run's first pass "
+                             "(small datasets trained many times over).")
     save_weights: Literal["sources", "all"] = Field(
         "sources", description="sources: weights of networks that transfer runs copy from; all: every run.")
 

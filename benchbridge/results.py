@@ -63,7 +63,9 @@ def top1_table(results: list[Result], metric: str = "top1") -> list[dict[str, An
         for split, condition in res.labels:
             cells.setdefault((split, condition), {}).setdefault(res.run.n, []).append(res.metrics[metric])
     rows = []
-    for (split, condition), by_n in sorted(cells.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
+    splits = list(dict.fromkeys(split for split, _ in cells))  # plan order
+    for (split, condition), by_n in sorted(cells.items(), key=lambda kv: (splits.index(kv[0][0]),
+                                                                          _order(kv[0][1]))):
         rows.append({"split": split, "condition": condition,
                      "top1": {n: mean(v) for n, v in sorted(by_n.items())},
                      "count": {n: len(v) for n, v in sorted(by_n.items())}})

@@ -6,7 +6,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 MANIFEST_FILE = "manifest.yaml"
 PLAN_FILE = "plan.json"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import DatasetSource
+from benchbridge.data.base import ClassInfo, DatasetSource
 from benchbridge.data.shards import open_dataset
 from benchbridge.hookspecs import hookimpl
 
@@ -26,6 +26,9 @@ class ShardsDataset:
     name = "shards"
     description = "A dataset prepared with `benchbridge data prepare` (dataset.json plus WebDataset shards)."
     Options = ShardsOptions
+
+    def describe(self, options: ShardsOptions) -> list[ClassInfo]:
+        return self.open(options).classes
 
     def open(self, options: ShardsOptions) -> DatasetSource:
         return open_dataset(Path(options.path), options.name)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import DatasetSource
+from benchbridge.data.base import ClassInfo, DatasetSource
 from benchbridge.data.shards import DEFAULT_SHARD_SIZE, open_dataset, read_index
-from benchbridge.data.synthetic import prepare_params, prepare_synthetic
+from benchbridge.data.synthetic import class_infos, prepare_params, prepare_synthetic
 from benchbridge.hookspecs import hookimpl
 
 try:
@@ -63,6 +63,9 @@ class SyntheticDataset:
     name = "synthetic"
     description = "Generated images: shared primitives, classes differ in composition; natural vs manmade domains."
     Options = SyntheticOptions
+
+    def describe(self, options: SyntheticOptions) -> list[ClassInfo]:
+        return class_infos(options.classes)
 
     def open(self, options: SyntheticOptions) -> DatasetSource:
         root = Path(options.root).expanduser() if options.root else default_root(options)

@@ -34,11 +34,12 @@ def main() -> None:
 
 
 def _add_commands() -> None:
-    from benchbridge.cli import manifest, plugins, report, run
+    from benchbridge.cli import data, manifest, plugins, report, run
 
     for module in (run, manifest, report, plugins):
         for command in module.COMMANDS:
             main.add_command(command)
+    main.add_command(data.data)
 
 
 _add_commands()

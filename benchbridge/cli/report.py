@@ -12,13 +12,15 @@ from benchbridge.results import Result, load_results, top1_table
 
 
 def print_table(results: list[Result], title: str) -> None:
+    """One table per split: conditions down, n across (base networks at n=0)."""
     rows = top1_table(results)
     ns = sorted({n for row in rows for n in row["top1"]})
-    table = Table("split", "condition", *[f"n={n}" for n in ns], title=title)
-    for row in rows:
-        table.add_row(row["split"], row["condition"],
-                      *[f"{row['top1'][n]:.3f}" if n in row["top1"] else "" for n in ns])
-    out_console.print(table)
+    out_console.print(title, highlight=False)
+    for split in dict.fromkeys(row["split"] for row in rows):
+        table = Table("condition", *[f"n={n}" for n in ns], title=f"split {split}", title_justify="left")
+        for row in (r for r in rows if r["split"] == split):
+            table.add_row(row["condition"], *[f"{row['top1'][n]:.3f}" if n in row["top1"] else "" for n in ns])
+        out_console.print(table)
     done = sum(r.metrics is not None for r in results)
     if done < len(results):
         err_console.print(f"{len(results) - done} of {len(results)} runs have no results yet "

@@ -19,23 +19,23 @@ class RichEvents:
     """Shows the grid's progress and the current run's iterations on stderr."""
 
     def __init__(self, progress: Progress, pending: int) -> None:
-        self.progress = progress
+        self.bar = progress
         self.grid = progress.add_task("grid", total=pending)
         self.current: Any = None
 
     def started(self, run: Run) -> None:
         label = f"{run.condition} n={run.n} {run.split} s{run.seed}"
-        self.current = self.progress.add_task(label, total=None)
+        self.current = self.bar.add_task(label, total=None)
 
     def progress(self, run: Run, done: int, total: int) -> None:
-        self.progress.update(self.current, completed=done, total=total)
+        self.bar.update(self.current, completed=done, total=total)
 
     def finished(self, run: Run, metrics: dict[str, Any]) -> None:
-        self.progress.remove_task(self.current)
-        self.progress.console.print(
+        self.bar.remove_task(self.current)
+        self.bar.console.print(
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
             f"({metrics['wall_time_s']:.1f}s)", highlight=False)
-        self.progress.advance(self.grid)
+        self.bar.advance(self.grid)
 
 
 @click.command()
@@ -48,8 +48,7 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool) -> None:
     runs = make_plan(m)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=False) as progress:
-        pending_hint = len(runs)
-        job = execute_plan(m, runs, RichEvents(progress, pending_hint))
+        job = execute_plan(m, runs, RichEvents(progress, len(runs)))
     results = load_results(job.output_dir)
     if as_json:
         print_json(_results_json(results))

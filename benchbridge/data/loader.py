@@ -97,6 +97,42 @@ def decode_image(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def _decode(sample: dict) -> np.ndarray:
+    if "jpg" not in sample:
+        raise _corrupt(sample, "no jpg image")
+    try:
+        return decode_image(sample["jpg"])
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise _corrupt(sample, f"cannot decode its image ({exc})") from None
+
+
+CACHE_BYTES = 1 << 30
+_cache: dict[tuple[str, str, tuple[int, ...]], list[dict]] = {}
+
+
+def _decoded(shards: list[str], split_key: tuple[str, str], label_of: dict[int, int]) -> list[dict]:
+    """The kept samples of a split, decoded once per process and kept in memory (oldest entries evicted)."""
+    key = (*split_key, tuple(label_of))
+    if key not in _cache:
+        stages = [wds.SimpleShardList(shards), _tar_samples, _keep_classes(label_of)]
+        items = [{"image": _decode(s), "label": s["label"], "__key__": s.get("__key__")}
+                 for s in wds.DataPipeline(*stages)]
+        _cache[key] = items
+        while sum(it["image"].nbytes for v in _cache.values() for it in v) > CACHE_BYTES and len(_cache) > 1:
+            del _cache[next(iter(_cache))]
+    return _cache[key]
+
+
+def _from_memory(items: list[dict], order_seed: int | None) -> Callable[[], Iterator[dict]]:
+    """A pipeline source over cached samples: a seeded permutation for training, file order otherwise."""
+    def source() -> Iterator[dict]:
+        order = list(range(len(items)))
+        if order_seed is not None:
+            random.Random(order_seed).shuffle(order)
+        return (items[i] for i in order)
+    return source
+
+
 @dataclass(frozen=True)
 class _Transform:
     """Decode, resize when too small, crop (random or centre), mirror; output uint8 HWC and the label."""
@@ -109,12 +145,7 @@ class _Transform:
         info = torch.utils.data.get_worker_info()
         rng = random.Random(_mix_seed(self.seed, info.id if info else 0))
         for sample in src:
-            if "jpg" not in sample:
-                raise _corrupt(sample, "no jpg image")
-            try:
-                image = decode_image(sample["jpg"])
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-                raise _corrupt(sample, f"cannot decode its image ({exc})") from None
+            image = sample["image"] if "image" in sample else _decode(sample)
             yield self._crop(self._ensure_size(image), rng), sample["label"]
 
     def _ensure_size(self, image: np.ndarray) -> np.ndarray:
@@ -184,8 +215,12 @@ class ShardLoader:
 def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, batch_size: int, train: bool,
                 seed: int, epoch: int, input_size: int, mean: Sequence[float], std: Sequence[float],
                 num_workers: int = 0, rank: int = 0, world_size: int = 1,
-                shuffle_buffer: int = SHUFFLE_BUFFER) -> ShardLoader:
-    """Batches of `split` restricted to `classes`, relabelled 0..k-1 in ascending order of original index."""
+                shuffle_buffer: int = SHUFFLE_BUFFER, cache: bool = False) -> ShardLoader:
+    """Batches of `split` restricted to `classes`, relabelled 0..k-1 in ascending order of original index.
+
+    With `cache` (one process, no workers), the first pass decodes the kept samples into memory and later
+    passes reuse them, shuffled by a seeded permutation: for small datasets trained many times over.
+    """
     wanted = sorted(set(classes))
     if not wanted or wanted[0] < 0 or wanted[-1] >= source.num_classes:
         raise ValueError(f"classes must be a non-empty subset of 0..{source.num_classes - 1}")
@@ -193,12 +228,17 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
         raise ValueError("need batch_size >= 1 and 0 <= rank < world_size")
     shards = source.shards(split) if _split_entry(source, split)["shards"] else []
     order_seed = _mix_seed(seed, epoch)
-    stages: list[Any] = [wds.SimpleShardList(shards, seed=order_seed if train else None) if shards else []]
-    if world_size > 1:
-        stages.append(_split_by_rank(rank, world_size))
-    stages += [wds.split_by_worker, _tar_samples, _keep_classes({c: i for i, c in enumerate(wanted)})]
-    if train:
-        stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=order_seed))
+    label_of = {c: i for i, c in enumerate(wanted)}
+    if cache and world_size == 1 and num_workers == 0:
+        items = _decoded(shards, (str(source.root), split), label_of)
+        stages: list[Any] = [_from_memory(items, order_seed if train else None)]
+    else:
+        stages = [wds.SimpleShardList(shards, seed=order_seed if train else None) if shards else []]
+        if world_size > 1:
+            stages.append(_split_by_rank(rank, world_size))
+        stages += [wds.split_by_worker, _tar_samples, _keep_classes(label_of)]
+        if train:
+            stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=order_seed))
     stages += [_Transform(input_size, train, _mix_seed(seed, epoch, rank, 1)),
                _batches(batch_size, _Collate(tuple(map(float, mean)), tuple(map(float, std))))]
     pipeline = wds.DataPipeline(*stages)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchbridge import registry
 from benchbridge.execute.job import Events, Job, NoEvents, OutputLock, prepare_output, start_job
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run

@@ -6,7 +6,8 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +114,8 @@ class Trainer:
         return make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
                            seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
                            mean=self.data_config["mean"], std=self.data_config["std"],
-                           num_workers=self.setup.manifest.raw.execution.num_workers)
+                           num_workers=self.setup.manifest.raw.execution.num_workers,
+                           cache=self.setup.manifest.raw.execution.cache_data)
 
     def fit(self) -> tuple[Network, dict[str, Any]]:
         start = time.perf_counter()

@@ -1,0 +1,35 @@
+"""The bundled model is CaffeNet as in the paper, and shrinks for small images without changing its shape."""
+
+import torch
+from torch import nn
+
+from benchbridge import create_model, list_models
+from benchbridge.builtins.alexnet import CUT_POINTS
+
+PAPER_CUTS = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"]
+
+
+def test_caffenet_geometry_and_parameter_count():
+    net = create_model("alexnet", num_classes=1000)
+    assert net.cut_points == PAPER_CUTS == list(CUT_POINTS)
+    assert sum(p.numel() for p in net.parameters()) == 60_965_224  # CaffeNet's 61M parameters
+    convs = [m for b in net.blocks[:5] for m in b.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [96, 256, 384, 384, 256]
+    assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
+    assert convs[0].kernel_size == (11, 11) and convs[0].stride == (4, 4)
+    assert net.blocks[5][1].in_features == 256 * 6 * 6
+    assert net(torch.zeros(1, 3, 227, 227)).shape == (1, 1000)
+
+
+def test_caffe_layer_order_pool_then_lrn():
+    net = create_model("alexnet", num_classes=10)
+    kinds = [type(m).__name__ for m in net.blocks[0]]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "LocalResponseNorm"]
+    assert [type(m).__name__ for m in net.blocks[5]] == ["Flatten", "Linear", "ReLU", "Dropout"]
+
+
+def test_small_version_keeps_the_structure():
+    net = create_model("alexnet", num_classes=7, input_size=28, width=0.125, fc_width=64)
+    assert net.cut_points == PAPER_CUTS
+    assert net(torch.zeros(2, 3, 28, 28)).shape == (2, 7)
+    assert "alexnet" in list_models("alex*")

@@ -82,6 +82,14 @@ def names(kind: str, pattern: str = "*") -> list[str]:
     return sorted(n for n in entries(kind) if fnmatch(n, pattern))
 
 
+def namespace_names(entry: Entry, pattern: str) -> list[str]:
+    """Names a namespace entry serves that match `pattern` (its `list_names`, if it has one)."""
+    lister = getattr(entry.obj, "list_names", None)
+    if not entry.is_namespace or lister is None:
+        return []
+    return sorted(lister(pattern))
+
+
 def get(kind: str, name: str, *, key: str | None = None, file: str | None = None) -> Entry:
     """The component `name` of `kind`, or a UserError listing the choices (and the package to install)."""
     found = entries(kind)

@@ -35,6 +35,7 @@ def _trace(model: nn.Module, containers: set[str], input_size: int) -> list[str]
     called: list[str] = []
     hooks = [m.register_forward_pre_hook(lambda _m, _a, n=n: called.append(n) if n not in called else None)
              for n, m in steps]
+    model.eval()  # batch of one: BatchNorm must not compute batch statistics
     try:
         with torch.no_grad():
             model.forward_features(torch.empty(1, 3, input_size, input_size, device="meta"))

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from benchbridge.errors import PluginError, UserError
-from benchbridge.plugins import load_plugins, load_problems, pm
+from benchbridge.plugins import load_plugins, load_problems, plugin_packages, pm
 
 KINDS: dict[str, str] = {
     "model": "register_models",
@@ -50,21 +50,27 @@ def _collect(kind: str) -> dict[str, Entry]:
     load_plugins()
     found: dict[str, Entry] = {}
     hook = getattr(pm.hook, KINDS[kind])
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in hook.get_hookimpls():  # registration order (pluggy lists them so; it calls them LIFO)
         def register(obj: Any, _plugin: str = impl.plugin_name) -> None:
             name = obj.name
             if name in found:
+                first, second = found[name].plugin, _plugin
                 load_problems.append(
-                    f"{kind} '{name}' is registered by both plugin '{found[name].plugin}' and plugin "
-                    f"'{_plugin}'; the one from '{found[name].plugin}' is used. Uninstall one of them.")
+                    f"{kind} '{name}' is registered by both plugin '{first}' (package {_package(first)}) and "
+                    f"plugin '{second}' (package {_package(second)}); the one from '{first}' is used. "
+                    "Uninstall one of them.")
                 return
             found[name] = Entry(kind, name, obj, _plugin)
         try:
             impl.function(register=register)
         except Exception as exc:
-            load_problems.append(f"plugin '{impl.plugin_name}' failed in {KINDS[kind]}: "
-                                 f"{type(exc).__name__}: {exc}")
+            load_problems.append(f"plugin '{impl.plugin_name}' (package {_package(impl.plugin_name)}) failed in "
+                                 f"{KINDS[kind]}: {type(exc).__name__}: {exc}")
     return found
+
+
+def _package(plugin: str) -> str:
+    return plugin_packages.get(plugin, "unknown package")
 
 
 def entries(kind: str) -> dict[str, Entry]:

@@ -178,7 +178,7 @@ class Model:
 def register_models(register: Any) -> None:
     register(Model())
 ''',
-    "tests/test_{name}_plugin.py": '''"""The plugin registers its model, builds it with the declared cut points, and declares the hook API."""
+    "tests/test_{name}_plugin.py": '''"""The model builds with its cut points; the hook API matches."""
 
 import torch
 

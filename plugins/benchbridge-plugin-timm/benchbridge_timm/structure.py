@@ -63,7 +63,7 @@ def analyse(model: nn.Module, name: str, input_size: int) -> Structure:
     top_called = {s.split(".", 1)[0] for s in called}
     head = [n for n, _ in model.named_children() if n not in top_called]
     stem_view: list[str] = []
-    if any(True for _ in model.named_parameters(recurse=False)) or any(True for _ in model.named_buffers(recurse=False)):
+    if model._parameters or model._buffers:  # e.g. a ViT's cls_token/pos_embed: the stem is not a plain chain
         first = groups[0].index(cuts[0])
         stem_view, groups[0] = groups[0][:first], groups[0][first:]
     return Structure(cuts, groups, head, stem_view)

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from benchbridge.errors import PluginError, UserError
-from benchbridge.plugins import load_plugins, load_problems, pm
+from benchbridge.plugins import load_plugins, load_problems, plugin_packages, pm
 
 KINDS: dict[str, str] = {
     "model": "register_models",
@@ -50,21 +50,27 @@ def _collect(kind: str) -> dict[str, Entry]:
     load_plugins()
     found: dict[str, Entry] = {}
     hook = getattr(pm.hook, KINDS[kind])
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in hook.get_hookimpls():  # registration order (pluggy lists them so; it calls them LIFO)
         def register(obj: Any, _plugin: str = impl.plugin_name) -> None:
             name = obj.name
             if name in found:
+                first, second = found[name].plugin, _plugin
                 load_problems.append(
-                    f"{kind} '{name}' is registered by both plugin '{found[name].plugin}' and plugin "
-                    f"'{_plugin}'; the one from '{found[name].plugin}' is used. Uninstall one of them.")
+                    f"{kind} '{name}' is registered by both plugin '{first}' (package {_package(first)}) and "
+                    f"plugin '{second}' (package {_package(second)}); the one from '{first}' is used. "
+                    "Uninstall one of them.")
                 return
             found[name] = Entry(kind, name, obj, _plugin)
         try:
             impl.function(register=register)
         except Exception as exc:
-            load_problems.append(f"plugin '{impl.plugin_name}' failed in {KINDS[kind]}: "
-                                 f"{type(exc).__name__}: {exc}")
+            load_problems.append(f"plugin '{impl.plugin_name}' (package {_package(impl.plugin_name)}) failed in "
+                                 f"{KINDS[kind]}: {type(exc).__name__}: {exc}")
     return found
+
+
+def _package(plugin: str) -> str:
+    return plugin_packages.get(plugin, "unknown package")
 
 
 def entries(kind: str) -> dict[str, Entry]:
@@ -80,6 +86,14 @@ def clear_cache() -> None:
 
 def names(kind: str, pattern: str = "*") -> list[str]:
     return sorted(n for n in entries(kind) if fnmatch(n, pattern))
+
+
+def namespace_names(entry: Entry, pattern: str) -> list[str]:
+    """Names a namespace entry serves that match `pattern` (its `list_names`, if it has one)."""
+    lister = getattr(entry.obj, "list_names", None)
+    if not entry.is_namespace or lister is None:
+        return []
+    return sorted(lister(pattern))
 
 
 def get(kind: str, name: str, *, key: str | None = None, file: str | None = None) -> Entry:

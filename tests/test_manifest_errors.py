@@ -49,8 +49,25 @@ CASES = [
 ]
 
 
+@pytest.fixture
+def plugins_without_timm(monkeypatch):
+    """Load every plugin but the timm one (installed in development set-ups), as if it were not installed."""
+    from benchbridge import plugins, registry
+
+    names = {ep.name for ep in plugins._entry_points()} | set(plugins.BUNDLED_FALLBACK)
+    monkeypatch.setenv(plugins.LOAD_ENV, ",".join(sorted(names - {"timm"})))
+    plugins.reset_plugins()
+    registry.clear_cache()
+    yield
+    monkeypatch.undo()
+    plugins.reset_plugins()
+    registry.clear_cache()
+
+
 @pytest.mark.parametrize("what,path,value,words", CASES, ids=[c[0] for c in CASES])
-def test_bad_manifest_exits_2_naming_the_key(paper_manifest, write_manifest, what, path, value, words):
+def test_bad_manifest_exits_2_naming_the_key(paper_manifest, write_manifest, what, path, value, words, request):
+    if what == "uninstalled plugin namespace":
+        request.getfixturevalue("plugins_without_timm")
     file = write_manifest(mutate(paper_manifest, path, value))
     result = invoke("plan", file)
     assert result.exit_code == 2, result.output

@@ -50,12 +50,15 @@ def plugins(as_json: bool) -> None:
 def models(pattern: str, cut_points: bool, as_json: bool) -> None:
     """List models matching PATTERN (a glob), optionally with their cut points (default options)."""
     rows = []
-    for name in registry.names("model", pattern):
+    for name in _model_names(pattern):
         entry = registry.get("model", name)
-        row: dict[str, Any] = {"name": name, "plugin": entry.plugin, "description": entry.description}
-        if cut_points and not entry.is_namespace:
+        described = entry.description if name == entry.name else f"from namespace {entry.name}"
+        row: dict[str, Any] = {"name": name, "plugin": entry.plugin, "description": described}
+        if cut_points and not name.endswith("/"):
             row["cut_points"] = entry.obj.cut_points(name, entry.obj.Options())
         rows.append(row)
+    if not rows and any(pattern.startswith(p) for p in registry.KNOWN_PACKAGES):
+        registry.get("model", pattern)  # raises "needs a plugin that is not installed" with the package name
     if as_json:
         print_json(rows)
         return
@@ -63,6 +66,15 @@ def models(pattern: str, cut_points: bool, as_json: bool) -> None:
         cuts = f"  [{', '.join(row['cut_points'])}]" if "cut_points" in row else ""
         out_console.print(f"{row['name']} ({row['plugin']}): {row['description']}{cuts}", markup=False,
                           highlight=False)
+
+
+def _model_names(pattern: str) -> list[str]:
+    """Registered names matching PATTERN; a pattern inside a namespace (e.g. 'timm/*resnet*') lists its names."""
+    found = registry.names("model", pattern)
+    for entry in registry.entries("model").values():
+        if entry.is_namespace and pattern.startswith(entry.name) and pattern != entry.name:
+            found += [n for n in registry.namespace_names(entry, pattern) if n not in found]
+    return found
 
 
 COMMANDS = [plugins, models]

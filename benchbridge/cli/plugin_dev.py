@@ -1,0 +1,205 @@
+"""`plugin hooks` (the hook reference, generated from the hookspecs) and `plugin new NAME` (a plugin package)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import click
+
+from benchbridge import hookspecs
+from benchbridge.errors import UserError
+
+# What each hook's `register` callback receives: the protocol class, by dotted path.
+PROTOCOLS = {
+    "register_models": "benchbridge.models.base:ModelPlugin",
+    "register_datasets": "benchbridge.data.base:DatasetPlugin",
+    "register_splits": "benchbridge.splits:SplitPlugin",
+    "register_strategies": "benchbridge.strategies:StrategyPlugin",
+}
+
+
+def hook_names() -> list[str]:
+    """Every hookspec in benchbridge.hookspecs, in source order."""
+    found = [(inspect.getsourcelines(f)[1], n) for n, f in vars(hookspecs).items()
+             if inspect.isfunction(f) and n.startswith("register_")]
+    return [n for _, n in sorted(found)]
+
+
+def _protocol_section(path: str) -> list[str]:
+    import importlib
+
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    lines = [f"The object's protocol, `{module}.{name}`:", "", "```python", inspect.getsource(cls).rstrip(), "```", ""]
+    return lines
+
+
+def hook_reference() -> str:
+    """Markdown reference of every hook: signature, docstring, and the protocol of what it registers."""
+    lines = ["# Hook reference", "",
+             "<!-- Generated from benchbridge/hookspecs.py by `benchbridge plugin hooks > docs/hooks.md`; "
+             "do not edit. -->", "",
+             f"Hook API version: **{hookspecs.HOOK_API_VERSION}**. A plugin module declares the version it was "
+             f"written for as `BENCHBRIDGE_HOOK_API = {hookspecs.HOOK_API_VERSION}`; a plugin declaring another "
+             "version is not loaded and `benchbridge plugins` says why.", "",
+             "Every hook receives one argument, `register`: call it once per object the plugin provides. "
+             "Objects have a `name` (or a namespace ending in `/`, such as `timm/`, that serves every name under "
+             "it), an `Options` pydantic model (`extra=\"forbid\"`, with field descriptions), and the methods of "
+             "their protocol.", ""]
+    for name in hook_names():
+        func = getattr(hookspecs, name)
+        lines += [f"## `{name}{inspect.signature(func)}`", "", inspect.getdoc(func) or "(undocumented)", ""]
+        if name in PROTOCOLS:
+            lines += _protocol_section(PROTOCOLS[name])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@click.group()
+def plugin() -> None:
+    """Tools for plugin authors: the hook reference and a new plugin package."""
+
+
+@plugin.command()
+def hooks() -> None:
+    """Print the hook reference (Markdown) generated from the hookspecs' docstrings."""
+    click.echo(hook_reference(), nl=False)
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to create the package in.")
+def new(name: str, parent: Path) -> None:
+    """Create a plugin package NAME (pyproject, a model plugin, a passing test) to start from."""
+    root = create_plugin(name, parent)
+    click.echo(str(root))
+    click.echo(f"Next: pip install -e {root} && python -m pytest {root}", err=True)
+
+
+def create_plugin(name: str, parent: Path) -> Path:
+    """Write benchbridge-plugin-NAME/ under `parent` from the template; returns its folder."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise UserError(f"plugin name '{name}' must be lower-case letters, digits and underscores, starting "
+                        "with a letter.", hint="For example: benchbridge plugin new tinycnn")
+    root = Path(parent) / f"benchbridge-plugin-{name.replace('_', '-')}"
+    if root.exists():
+        raise UserError("folder already exists.", file=str(root), hint="Pick another name or remove the folder.")
+    values = {"name": name, "module": f"benchbridge_{name}", "dist": root.name,
+              "api": str(hookspecs.HOOK_API_VERSION)}
+    for rel, text in TEMPLATE.items():
+        path = root / rel.format(**values)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_fill(text, values))
+    return root
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+TEMPLATE = {
+    "pyproject.toml": '''[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{{dist}}"
+version = "0.1.0"
+description = "benchbridge plugin: {{name}}"
+readme = "README.md"
+requires-python = ">=3.10"
+dependencies = ["benchbridge>=0.1"]
+
+[project.entry-points.benchbridge]
+{{name}} = "{{module}}"
+
+[tool.setuptools.packages.find]
+include = ["{{module}}*"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+''',
+    "README.md": '''# {{dist}}
+
+A benchbridge plugin providing the model `{{name}}`. Install: `pip install -e .`; check: `benchbridge plugins`;
+test: `python -m pytest`. See benchbridge's CONTRIBUTING.md for the hooks and how to release.
+''',
+    "{module}/__init__.py": '''"""benchbridge plugin `{{name}}`: a small CNN with two cut points (edit to taste)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from benchbridge.hookspecs import hookimpl
+from benchbridge.models.base import Network
+
+BENCHBRIDGE_HOOK_API = {{api}}
+"""The benchbridge hook API this plugin was written for."""
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(16, ge=1, description="Channels of the first convolution.")
+    input_size: int = Field(32, ge=8, description="Side of the square input crop.")
+
+
+class Model:
+    """A two-block CNN: conv1, conv2, then a linear head."""
+
+    name = "{{name}}"
+    Options = Options
+    description = "two-block CNN (template)"
+
+    def create(self, name: str, options: Options, num_classes: int) -> Network:
+        w = options.width
+        blocks = [
+            ("conv1", nn.Sequential(nn.Conv2d(3, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2))),
+            ("conv2", nn.Sequential(nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+                                    nn.AdaptiveAvgPool2d(1), nn.Flatten())),
+        ]
+        return Network(blocks, head=nn.Linear(2 * w, num_classes))
+
+    def cut_points(self, name: str, options: Options) -> list[str]:
+        return ["conv1", "conv2"]
+
+    def data_config(self, name: str, options: Options) -> dict[str, Any]:
+        return {"input_size": options.input_size, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+
+
+@hookimpl
+def register_models(register: Any) -> None:
+    register(Model())
+''',
+    "tests/test_{name}_plugin.py": '''"""The model builds with its cut points; the hook API matches."""
+
+import torch
+
+import {{module}} as plugin
+from benchbridge import hookspecs
+
+
+def test_hook_api_matches_benchbridge():
+    assert plugin.BENCHBRIDGE_HOOK_API == hookspecs.HOOK_API_VERSION
+
+
+def test_register_models_registers_a_working_model():
+    found = []
+    plugin.register_models(register=found.append)
+    (model,) = found
+    options = model.Options()
+    net = model.create(model.name, options, num_classes=5)
+    assert net.cut_points == model.cut_points(model.name, options)
+    size = model.data_config(model.name, options)["input_size"]
+    assert net(torch.randn(2, 3, size, size)).shape == (2, 5)
+''',
+}
+
+COMMANDS = [plugin]

@@ -1,0 +1,4 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in these tests may touch the network
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

@@ -1,0 +1,45 @@
+"""The timm plugin through the installed entry point: `plugins`, `models` with patterns and cut points, manifests."""
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("benchbridge_timm")
+
+from benchbridge.cli import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def cli(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_plugins_lists_timm_with_its_package():
+    info = json.loads(cli("plugins", "--json").stdout)
+    timm = next(p for p in info["plugins"] if p["name"] == "timm")
+    assert timm["package"] == "benchbridge-plugin-timm"
+    assert [m["name"] for m in timm["provides"]["model"]] == ["timm/"]
+
+
+def test_models_cut_points_of_a_timm_name():
+    rows = json.loads(cli("models", "--cut-points", "timm/resnet50", "--json").stdout)
+    assert rows == [{"name": "timm/resnet50", "plugin": "timm", "description": "from namespace timm/",
+                     "cut_points": ["act1", "layer1", "layer2", "layer3", "layer4"]}]
+
+
+def test_models_pattern_lists_timms_names():
+    names = [r["name"] for r in json.loads(cli("models", "timm/*resnet*", "--json").stdout)]
+    assert {"timm/resnet18", "timm/resnet50", "timm/wide_resnet50_2"} <= set(names)
+    assert all(n.startswith("timm/") and "resnet" in n for n in names)
+
+
+@pytest.mark.parametrize("manifest", ["timm-resnet18-synthetic.yaml", "timm-resnet50-imagenet.yaml"])
+def test_timm_manifests_validate_and_plan(manifest):
+    runs = json.loads(cli("plan", str(REPO / "manifests" / manifest), "--json").stdout)
+    assert {r["n"] for r in runs if r["condition"] == "AnB"} <= {1, 2, 3, 4, 5}
+    assert any(r["condition"] == "AnB" for r in runs)

@@ -18,7 +18,7 @@ Register = Callable[[Any], None]
 
 @hookspec
 def register_models(register: Register) -> None:
-    """Register model plugins: objects with `name`, `Options` and `create(options, num_classes)`."""
+    """Register model plugins: objects with `name`, `Options` and `create(name, options, num_classes)`."""
 
 
 @hookspec

@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -320,6 +321,9 @@ def _batches(batch_size: int, collate: Callable[[list], Any] | None, skips: _Ski
 @dataclass
 class GpuDecode:
     """Decode a batch of JPEG bytes with torchvision.io.decode_jpeg on `device`, then augment it as a batch."""
+
+    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
+                            category=DeprecationWarning)
 
     augment: BatchAugment
     device: torch.device

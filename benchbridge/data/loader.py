@@ -42,6 +42,7 @@ from benchbridge.data.shards import iter_tar_members
 from benchbridge.errors import UserError
 
 SHUFFLE_BUFFER = 2000
+JPEG_MAGIC = b"\xff\xd8\xff"
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -232,25 +233,57 @@ class _Source:
 
 @dataclass(frozen=True)
 class _Decode:
-    """Decode (CPU) and augment each sample to a uint8 HWC crop; corrupt samples are skipped or raise."""
+    """Decode (CPU) and augment each sample to a uint8 crop (HWC array or CHW tensor); corrupt: skip or raise.
+
+    JPEGs for the paper/none presets are decoded by torchvision straight to CHW and cropped as tensor views.
+    """
 
     augment: CpuAugment
     seed: int
     skip: bool
     skips: _Skips
 
-    def __call__(self, src: Iterable[dict]) -> Iterator[tuple[np.ndarray, int]]:
+    def __call__(self, src: Iterable[dict]) -> Iterator[tuple[np.ndarray | torch.Tensor, int]]:
         info = torch.utils.data.get_worker_info()
         rng = random.Random(_mix_seed(self.seed, info.id if info else 0))
+        fast = self.augment.preset in ("paper", "none")
         for sample in src:
             try:
-                image = sample["image"] if "image" in sample else _decode(sample)
+                if "image" in sample:
+                    yield self.augment(sample["image"], rng), sample["label"]
+                    continue
+                chw = decode_jpeg_chw(sample["jpg"]) if fast and "jpg" in sample else None
+                if chw is not None and min(chw.shape[-2:]) >= self.augment.size:
+                    yield self._crop(chw, rng), sample["label"]
+                    continue
+                image = chw.permute(1, 2, 0).numpy() if chw is not None else _decode(sample)
             except UserError:
                 if not self.skip:
                     raise
                 self.skips.n += 1
                 continue
             yield self.augment(image, rng), sample["label"]
+
+    def _crop(self, image: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        """The paper preset on a CHW tensor (same random draws as CpuAugment, so the same crops)."""
+        size, (h, w) = self.augment.size, image.shape[-2:]
+        if self.augment.train and self.augment.preset == "paper":
+            top, left = rng.randint(0, h - size), rng.randint(0, w - size)
+            crop = image[:, top:top + size, left:left + size]
+            return crop.flip(-1) if rng.random() < 0.5 else crop
+        top, left = (h - size) // 2, (w - size) // 2
+        return image[:, top:top + size, left:left + size]
+
+
+def decode_jpeg_chw(data: bytes) -> torch.Tensor | None:
+    """A JPEG decoded to uint8 CHW RGB with torchvision (libjpeg-turbo, no HWC->CHW copy); None if not a JPEG."""
+    if not data.startswith(JPEG_MAGIC):
+        return None
+    from torchvision.io import ImageReadMode, decode_jpeg
+    try:
+        return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except RuntimeError:
+        return None  # let PIL decode it, or report it as corrupt
 
 
 def _raw(src: Iterable[dict]) -> Iterator[tuple[bytes, int, str, str]]:
@@ -297,8 +330,10 @@ class _Collate:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
-    def __call__(self, items: list[tuple[np.ndarray, int]]) -> Batch:
-        images = torch.from_numpy(np.stack([im for im, _ in items])).permute(0, 3, 1, 2)
+    def __call__(self, items: list[tuple[np.ndarray | torch.Tensor, int]]) -> Batch:
+        as_chw = [im if isinstance(im, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)
+                  for im, _ in items]
+        images = torch.stack(as_chw)
         labels = torch.tensor([lab for _, lab in items], dtype=torch.int64)
         return normalise(images, self.mean, self.std), labels
 

@@ -55,7 +55,7 @@ def timed(loader, cpu: bool) -> tuple[int, float]:
     """Images and seconds of one pass: wall-clock, or (cpu=True, in-process loading) CPU time of this process."""
     clock = time.process_time if cpu else time.perf_counter
     start, n = clock(), 0
-    for x, y in loader:
+    for _x, y in loader:
         n += len(y)
     return n, clock() - start
 

@@ -180,3 +180,25 @@ def test_gpu_decode_on_cuda(many_shards: DatasetSource) -> None:
                      mean=(0,) * 3, std=(1,) * 3, decode="gpu", device="cuda")
     batches = list(ld)
     assert all(x.is_cuda and y.is_cuda for x, y in batches) and sum(len(y) for _, y in batches) == N
+
+
+def test_a_run_reports_skipped_samples_and_trains_on_images_per_class(tmp_path: Path) -> None:
+    from benchbridge.execute.train import RunSetup, Trainer
+    from benchbridge.manifest import resolve
+    from benchbridge.plan import make_plan
+
+    root = tmp_path / "ds"
+    _dataset(root, shard_size=20, corrupt=(3, 4, 5))  # the second sample of each class
+    manifest = resolve({
+        "name": "t", "output_dir": str(tmp_path / "out"), "dataset": {"name": "shards", "options": {"path": str(root)}},
+        "model": {"name": "alexnet", "options": {"input_size": 16, "width": 0.125, "fc_width": 8, "lrn": False}},
+        "splits": [{"name": "random", "options": {"seed": 0, "size_A": 1}}], "conditions": [], "layers": [1],
+        "training": {"batch_size": 4, "epochs": 1},
+        "execution": {"device": "cpu"}, "data": {"skip_corrupt": True, "images_per_class": 8},
+    })
+    run = next(r for r in make_plan(manifest) if r.condition == "baseB")
+    setup = RunSetup(manifest, DatasetSource.load(root), tmp_path / "out", torch.device("cpu"))
+    trainer = Trainer(run, setup)
+    assert trainer.iters_per_epoch == 4  # 2 classes x 8 images / batch 4
+    _, metrics = trainer.fit()
+    assert metrics["iterations"] == 4 and metrics["skipped_samples"] >= 2  # train (one per class) + val

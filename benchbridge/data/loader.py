@@ -279,11 +279,18 @@ def decode_jpeg_chw(data: bytes) -> torch.Tensor | None:
     """A JPEG decoded to uint8 CHW RGB with torchvision (libjpeg-turbo, no HWC->CHW copy); None if not a JPEG."""
     if not data.startswith(JPEG_MAGIC):
         return None
-    from torchvision.io import ImageReadMode, decode_jpeg
     try:
-        return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        return _decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), "cpu")
     except RuntimeError:
         return None  # let PIL decode it, or report it as corrupt
+
+
+def _decode_jpeg(data: torch.Tensor | list[torch.Tensor], device: torch.device | str) -> Any:
+    """torchvision.io.decode_jpeg to RGB, without its deprecation warning (torchcodec will replace it)."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
 
 
 def _raw(src: Iterable[dict]) -> Iterator[tuple[bytes, int, str, str]]:
@@ -357,9 +364,6 @@ def _batches(batch_size: int, collate: Callable[[list], Any] | None, skips: _Ski
 class GpuDecode:
     """Decode a batch of JPEG bytes with torchvision.io.decode_jpeg on `device`, then augment it as a batch."""
 
-    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
-                            category=DeprecationWarning)
-
     augment: BatchAugment
     device: torch.device
     seed: int
@@ -369,10 +373,9 @@ class GpuDecode:
         self.rng = random.Random(self.seed)
 
     def __call__(self, datas: list[bytes], labels: list[int], keys: list[str], urls: list[str]) -> tuple[Batch, int]:
-        from torchvision.io import ImageReadMode, decode_jpeg
         tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
         try:
-            images = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=self.device)
+            images = _decode_jpeg(tensors, self.device)
         except RuntimeError:
             images = [self._one(t, d, k, u) for t, d, k, u in zip(tensors, datas, keys, urls)]
         kept = [i for i, im in enumerate(images) if im is not None]
@@ -384,9 +387,8 @@ class GpuDecode:
         return (x, y), skipped
 
     def _one(self, tensor: torch.Tensor, data: bytes, key: str, url: str) -> torch.Tensor | None:
-        from torchvision.io import ImageReadMode, decode_jpeg
         try:
-            return decode_jpeg(tensor, mode=ImageReadMode.RGB, device=self.device)
+            return _decode_jpeg(tensor, self.device)
         except RuntimeError:
             pass
         try:  # not a JPEG (e.g. PNG stored under jpg): PIL on the CPU

@@ -161,10 +161,11 @@ def prepare_files(out: Path, name: str, classes: list[ClassInfo], files: dict[st
     params = {**params, "shard_size": shard_size, **asdict(enc)}
     _start(out, _fingerprint(files, params))
     jobs = _jobs(out, files, shard_size, enc)
-    todo = [j for j in jobs if not (out / shard_name(j.split, j.number)).is_file()]
+    complete = [(out / shard_name(j.split, j.number)).is_file() for j in jobs]
+    todo = [j for j, done in zip(jobs, complete) if not done]
     if on_progress:
-        for j in jobs:
-            if j not in todo:
+        for j, done in zip(jobs, complete):
+            if done:
                 on_progress(j.split, len(j.files))
     _run_jobs(todo, workers or os.cpu_count() or 1, on_progress)
     splits = {split: _split_entry([j for j in jobs if j.split == split], len(classes)) for split in files}

@@ -105,10 +105,9 @@ class CpuAugment:
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 NCHW -> float32 NCHW, (x/255 - mean) / std."""
     x = images.to(torch.float32, memory_format=torch.contiguous_format)
-    scale = 1.0 / (torch.tensor(std, dtype=torch.float32, device=x.device).view(-1, 1, 1) * 255.0)
-    shift = -torch.tensor(mean, dtype=torch.float32, device=x.device).view(-1, 1, 1) / torch.tensor(
-        std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
-    return x.mul_(scale).add_(shift)
+    shift = torch.tensor(mean, dtype=torch.float32, device=x.device).view(-1, 1, 1) * 255.0
+    scale = torch.tensor(std, dtype=torch.float32, device=x.device).view(-1, 1, 1) * 255.0
+    return x.sub_(shift).div_(scale)  # as before: results stay bit-identical to earlier versions
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,22 @@ class Execution(Strict):
         "sources", description="sources: weights of networks that transfer runs copy from; all: every run.")
 
 
+class Data(Strict):
+    """How the training data is read: augmentation preset, decode device, corrupt samples, reduced data."""
+
+    augmentation: Literal["auto", "paper", "timm", "none"] = Field(
+        "auto", description="auto: the model plugin's default (paper for CaffeNet); paper: random crop of the "
+        "stored image + mirror; timm: RandomResizedCrop + flip; none: centre crop only.")
+    decode: Literal["auto", "cpu", "gpu"] = Field(
+        "auto", description="Where JPEGs are decoded: gpu = torchvision.io.decode_jpeg on CUDA, batched; "
+        "auto: gpu when training on CUDA.")
+    skip_corrupt: bool = Field(False, description="Skip undecodable samples (counted in metrics.json as "
+                               "skipped_samples) instead of stopping with an error naming shard and key.")
+    images_per_class: int | None = Field(
+        None, ge=1, description="Train on the first k images of each class (a fixed subset; the paper's "
+        "1300/1000/750/500/250 control).")
+
+
 class Manifest(Strict):
     name: str
     description: str = ""
@@ -107,6 +123,7 @@ class Manifest(Strict):
     training: Training
     evaluation: Evaluation = Field(default_factory=Evaluation)
     execution: Execution = Field(default_factory=Execution)
+    data: Data = Field(default_factory=Data)
 
 
 # --- loading -------------------------------------------------------------------------------------------------

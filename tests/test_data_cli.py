@@ -23,8 +23,8 @@ def test_prepare_synthetic_then_info(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(_run("info", out, "--json").stdout)
     assert summary["num_classes"] == 3
-    assert summary["splits"] == {"train": {"num_samples": 15, "num_shards": 4},
-                                 "val": {"num_samples": 6, "num_shards": 2}}
+    assert {s: (e["num_samples"], e["num_shards"], sum(e["class_counts"])) for s, e in summary["splits"].items()} \
+        == {"train": (15, 4, 15), "val": (6, 2, 6)}
     assert summary["prepare"]["seed"] == 2
     text = _run("info", out).output
     assert "3 classes" in text and "train: 15 samples in 4 shards" in text and "domain" in text

@@ -60,8 +60,9 @@ def test_batches_are_normalised_float_nchw_with_int64_labels(source: DatasetSour
 
 def test_other_classes_are_dropped_before_decoding(source: DatasetSource, monkeypatch) -> None:
     calls = []
-    real = loader.decode_image
+    real, real_chw = loader.decode_image, loader.decode_jpeg_chw
     monkeypatch.setattr(loader, "decode_image", lambda data: calls.append(1) or real(data))
+    monkeypatch.setattr(loader, "decode_jpeg_chw", lambda data: calls.append(1) or real_chw(data))
     batches = _load(source, classes=(1, 3))
     assert len(calls) == sum(len(y) for _, y in batches) == count_samples(source, "val", [1, 3])
 

@@ -28,7 +28,8 @@ def test_index_contents(tmp_path: Path) -> None:
     assert index["classes"][0] == {"index": 0, "name": "a", "attributes": {"domain": "x"}}
     train = index["splits"]["train"]
     assert train == {"shards": ["train-000000.tar", "train-000001.tar", "train-000002.tar"], "num_samples": 7,
-                     "shard_counts": [3, 3, 1], "class_counts": [3, 2, 2]}
+                     "shard_counts": [3, 3, 1], "class_counts": [3, 2, 2],
+                     "shard_class_counts": [[1, 1, 1], [1, 1, 1], [1, 0, 0]]}
     assert index["splits"]["val"]["class_counts"] == [1, 1, 0]
     assert source.num_samples("train") == 7 and source.classes == CLASSES
     assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_FILE, *train["shards"], "val-000000.tar"]

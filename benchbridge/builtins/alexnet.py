@@ -105,7 +105,7 @@ class AlexNet:
 
     def data_config(self, name: str, options: AlexNetOptions) -> dict[str, Any]:
         std = (1 / 255,) * 3 if options.preprocess == "caffe" else IMAGENET_STD
-        return {"input_size": options.input_size, "mean": IMAGENET_MEAN, "std": std}
+        return {"input_size": options.input_size, "mean": IMAGENET_MEAN, "std": std, "augmentation": "paper"}
 
 
 @hookimpl

@@ -16,7 +16,7 @@ NUM_CLASSES = 1000
 
 class ImageNetOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    path: str = Field(description="Directory of ILSVRC-2012 shards made by `benchbridge data prepare`.")
+    path: str = Field(description="Directory of ILSVRC-2012 shards made by `benchbridge data prepare imagenet`.")
 
 
 class ImageNet:
@@ -37,8 +37,9 @@ class ImageNet:
         if not (root / INDEX_FILE).is_file():
             raise UserError(
                 f"no prepared ImageNet shards at '{root}' ({INDEX_FILE} is missing).", key="path",
-                hint="Convert ILSVRC-2012 once with `benchbridge data prepare imagefolder ILSVRC2012_DIR "
-                     f"{root}` (train/<wnid>/ and val/<wnid>/ folders), then run again.")
+                hint="Convert ILSVRC-2012 once with `benchbridge data prepare imagenet ILSVRC2012_DIR "
+                     f"{root} --names LOC_synset_mapping.txt` (train/<wnid>/*.JPEG; val/ in <wnid>/ folders, or flat "
+                     "with LOC_val_solution.csv or --devkit), then run again; `benchbridge data verify` checks it.")
         return self._load(root)
 
     def _load(self, root: Path) -> DatasetSource:

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import yaml
-from PIL import Image
 
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnSample, write_dataset
+from benchbridge.data.prepare import Encoding, Files, OnProgress, encode_file, prepare_files, resize_image, shuffled
+from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnSample
 from benchbridge.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 VAL_DIRS = ("val", "test")
-JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_QUALITY = 95
-ORDER_SEED = 20140  # samples are written in a fixed shuffled order so every shard mixes classes
+__all__ = ["convert_imagefolder", "count_images", "find_layout", "load_attributes", "resize_image", "to_jpeg"]
 
 
 def _class_dirs(split_dir: Path) -> list[str]:
@@ -67,45 +63,19 @@ def load_attributes(path: Path, classes: list[str]) -> dict[str, dict[str, str]]
     return {str(k): {str(a): str(v) for a, v in attrs.items()} for k, attrs in data.items()}
 
 
-def _images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+def _images(split_dir: Path, classes: list[str]) -> Files:
     found = []
     for index, name in enumerate(classes):
         folder = split_dir / name
         if folder.is_dir():
             found += [(p, index) for p in sorted(folder.iterdir())
                       if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    order = np.random.default_rng(ORDER_SEED).permutation(len(found))
-    return [found[i] for i in order]
+    return shuffled(found)
 
 
 def to_jpeg(path: Path, size: int | None) -> bytes:
     """The file's bytes when it is a JPEG and no resize is asked; else decoded, resized, re-encoded as JPEG."""
-    data = path.read_bytes()
-    if size is None and data.startswith(JPEG_MAGIC):
-        return data
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            image = im.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UserError(f"cannot read this image: {exc}.", file=str(path),
-                        hint="Remove or replace the file, then prepare again.") from None
-    if size is not None:
-        image = resize_shorter(image, size)
-    buf = io.BytesIO()
-    image.save(buf, "JPEG", quality=JPEG_QUALITY)
-    return buf.getvalue()
-
-
-def resize_shorter(image: Image.Image, size: int) -> Image.Image:
-    """Scale so that the shorter side is `size` pixels."""
-    w, h = image.size
-    scale = size / min(w, h)
-    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BICUBIC)
-
-
-def _samples(files: list[tuple[Path, int]], size: int | None) -> Iterator[tuple[bytes, int]]:
-    for path, cls in files:
-        yield to_jpeg(path, size), cls
+    return encode_file(path, Encoding(size=size, quality=JPEG_QUALITY))
 
 
 def count_images(src: Path) -> dict[str, int]:
@@ -116,8 +86,10 @@ def count_images(src: Path) -> dict[str, int]:
 
 def convert_imagefolder(src: Path, out: Path, *, attributes: Path | None = None,
                         shard_size: int = DEFAULT_SHARD_SIZE, size: int | None = None,
-                        name: str | None = None, on_sample: OnSample | None = None) -> DatasetSource:
-    """Write the ImageFolder tree at `src` as a prepared dataset under `out`."""
+                        name: str | None = None, on_sample: OnSample | None = None,
+                        resize: Literal["shorter", "square"] = "shorter", quality: int = JPEG_QUALITY,
+                        workers: int | None = 1, on_progress: OnProgress | None = None) -> DatasetSource:
+    """Write the ImageFolder tree at `src` as a prepared dataset under `out` (resumable; `workers` processes)."""
     src = Path(src).expanduser()
     train, val, classes = find_layout(src)
     attrs = load_attributes(attributes, classes) if attributes else {}
@@ -127,8 +99,10 @@ def convert_imagefolder(src: Path, out: Path, *, attributes: Path | None = None,
         raise UserError("no image files in the train class folders.", file=str(train),
                         hint=f"Image files end in one of: {', '.join(sorted(IMAGE_SUFFIXES))}.")
     params: dict[str, Any] = {"generator": "imagefolder", "source": str(src.resolve()), "val_folder": val.name,
-                              "size": size, "shard_size": shard_size,
                               "attributes": str(Path(attributes).resolve()) if attributes else None}
-    samples = {split: _samples(items, size) for split, items in files.items()}
-    return write_dataset(out, name or src.resolve().name, infos, samples, params,
-                         shard_size=shard_size, on_sample=on_sample)
+    if on_sample is not None and on_progress is None:
+        def on_progress(split: str, n: int) -> None:
+            for _ in range(n):
+                on_sample(split)
+    return prepare_files(out, name or src.resolve().name, infos, files, params, shard_size=shard_size,
+                         enc=Encoding(size, resize, quality), workers=workers, on_progress=on_progress)

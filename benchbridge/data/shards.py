@@ -55,6 +55,7 @@ class _SplitWriter:
         self.shards: list[str] = []
         self.shard_counts: list[int] = []
         self.class_counts = [0] * num_classes
+        self.shard_class_counts: list[list[int]] = []
         self._writer: wds.TarWriter | None = None
         self._tmp: Path | None = None
 
@@ -68,6 +69,7 @@ class _SplitWriter:
         self._writer.write({"__key__": key, "jpg": jpeg, "cls": str(cls).encode("ascii")})
         self.shard_counts[-1] += 1
         self.class_counts[cls] += 1
+        self.shard_class_counts[-1][cls] += 1
 
     def _roll(self) -> None:
         self._finish_shard()
@@ -76,6 +78,7 @@ class _SplitWriter:
         self._writer = wds.TarWriter(str(self._tmp), mtime=TAR_MTIME, mode=0o644)
         self.shards.append(name)
         self.shard_counts.append(0)
+        self.shard_class_counts.append([0] * len(self.class_counts))
 
     def _finish_shard(self) -> None:
         if self._writer is None or self._tmp is None:
@@ -88,7 +91,8 @@ class _SplitWriter:
         """Finish the last shard and return this split's index entry."""
         self._finish_shard()
         return {"shards": self.shards, "num_samples": sum(self.shard_counts),
-                "shard_counts": self.shard_counts, "class_counts": self.class_counts}
+                "shard_counts": self.shard_counts, "class_counts": self.class_counts,
+                "shard_class_counts": self.shard_class_counts}
 
     def abort(self) -> None:
         if self._writer is not None and self._tmp is not None:
@@ -157,7 +161,7 @@ def open_dataset(root: Path, name: str | None = None) -> DatasetSource:
     root = Path(root).expanduser()
     index_path = root / INDEX_FILE
     hint = ("Prepare it first with `benchbridge data prepare synthetic DIR` or "
-            "`benchbridge data prepare imagefolder SRC DIR`.")
+            "`benchbridge data prepare imagefolder SRC DIR` (or `... prepare imagenet SRC DIR`).")
     if not index_path.is_file():
         what = "does not exist" if not root.exists() else f"has no {INDEX_FILE}"
         raise UserError(f"prepared dataset directory {what}.", file=str(root), hint=hint)

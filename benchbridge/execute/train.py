@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 from benchbridge import registry, store
 from benchbridge.data.base import DatasetSource
-from benchbridge.data.loader import make_loader
+from benchbridge.data.augment import resolve_preset
+from benchbridge.data.loader import ShardLoader, make_loader
+from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.manifest import Evaluation, ResolvedManifest, Training
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
@@ -102,7 +104,9 @@ class Trainer:
         self.e: Evaluation = m.raw.evaluation
         entry, opts = m.model
         self.data_config = entry.obj.data_config(m.raw.model.name, opts)
-        n_train = count_samples(setup.dataset, "train", run.train_classes)
+        self.d = m.raw.data
+        n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
+        self.skipped = 0
         self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
         self.total = self.t.iterations or self.t.epochs * self.iters_per_epoch  # type: ignore[operator]
         self.curve: list[dict[str, Any]] = []
@@ -111,11 +115,23 @@ class Trainer:
     def loader(self, split: str, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         train = split == "train"
         bs = self.t.batch_size if train else (self.e.batch_size or self.t.batch_size)
-        return make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
-                           seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
-                           mean=self.data_config["mean"], std=self.data_config["std"],
-                           num_workers=self.setup.manifest.raw.execution.num_workers,
-                           cache=self.setup.manifest.raw.execution.cache_data)
+        decode = self.d.decode if self.d.decode != "auto" else ("gpu" if self.setup.device.type == "cuda" else "cpu")
+        loader = make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
+                             seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
+                             mean=self.data_config["mean"], std=self.data_config["std"],
+                             num_workers=self.setup.manifest.raw.execution.num_workers,
+                             cache=self.setup.manifest.raw.execution.cache_data,
+                             augmentation=resolve_preset(self.d.augmentation, self.data_config), decode=decode,
+                             device=self.setup.device, skip_corrupt=self.d.skip_corrupt,
+                             images_per_class=self.d.images_per_class)
+        return self._counting(loader)
+
+    def _counting(self, loader: ShardLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """The loader's batches; afterwards, its skipped corrupt samples are added to self.skipped."""
+        try:
+            yield from loader
+        finally:
+            self.skipped += loader.skipped
 
     def fit(self) -> tuple[Network, dict[str, Any]]:
         start = time.perf_counter()
@@ -178,6 +194,7 @@ class Trainer:
             "wall_time_s": wall, **{f"{k2}": v for k2, v in self.timing.items()},
             "images_per_s": images / train_s if train_s else 0.0, "trainable_params": trainable,
             "device": str(self.setup.device), "torch": torch.__version__, "curve": self.curve,
+            "skipped_samples": self.skipped,
         }
 
 

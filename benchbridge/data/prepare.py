@@ -1,0 +1,199 @@
+"""Prepare image files as shards in parallel: resize, re-encode as JPEG, one process per shard, resumable.
+
+A preparation is planned first (every split's files in a fixed shuffled order, cut into shards of `shard_size`),
+so each shard's content depends only on the plan: any number of workers writes byte-identical shards, and a
+rerun with the same plan keeps the shards that are already complete (a shard appears under its final name only
+once fully written). The plan's fingerprint is kept in `.prepare.json` until the index is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import webdataset as wds
+from PIL import Image
+
+from benchbridge.data.base import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
+from benchbridge.data.shards import SHARD_RE, TAR_MTIME, TMP_RE, shard_name, write_index
+from benchbridge.errors import UserError
+
+PLAN_FILE = ".prepare.json"
+JPEG_MAGIC = b"\xff\xd8\xff"
+ORDER_SEED = 20140  # samples are written in a fixed shuffled order so every shard mixes classes
+Files = list[tuple[Path, int]]
+OnProgress = Callable[[str, int], None]  # (split, samples just written)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How each image is stored: resized (shorter side or square) and re-encoded at a JPEG quality."""
+
+    size: int | None = None
+    resize: Literal["shorter", "square"] = "shorter"
+    quality: int = 95
+
+
+def resize_image(image: Image.Image, size: int, mode: str = "shorter") -> Image.Image:
+    """Scale so the shorter side is `size` pixels ("shorter"), or to exactly size x size ("square")."""
+    w, h = image.size
+    if mode == "square":
+        new = (size, size)
+    else:
+        scale = size / min(w, h)
+        new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new == (w, h):
+        return image
+    image.draft("RGB", (new[0], new[1]))  # JPEG: decode at a reduced scale when it is at least twice as big
+    return image.convert("RGB").resize(new, Image.BICUBIC)
+
+
+def encode_file(path: Path, enc: Encoding) -> bytes:
+    """The stored JPEG of one image file: a JPEG kept as-is when no resize is asked, else re-encoded."""
+    data = path.read_bytes()
+    if enc.size is None and data.startswith(JPEG_MAGIC):
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            image = resize_image(im, enc.size, enc.resize) if enc.size else im
+            image = image.convert("RGB")
+            buf = io.BytesIO()
+            image.save(buf, "JPEG", quality=enc.quality)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UserError(f"cannot read this image: {exc}.", file=str(path),
+                        hint="Remove or replace the file, then prepare again (complete shards are kept).") from None
+    return buf.getvalue()
+
+
+def shuffled(files: Files) -> Files:
+    """The files in the fixed shuffled order they are written in."""
+    order = np.random.default_rng(ORDER_SEED).permutation(len(files))
+    return [files[i] for i in order]
+
+
+@dataclass(frozen=True)
+class _Job:
+    out: str
+    split: str
+    number: int
+    first: int  # global sample number of the shard's first sample
+    files: list[tuple[str, int]]
+    enc: Encoding
+
+
+def _write_shard(job: _Job) -> tuple[str, int, str | None]:
+    """Encode and write one shard under a temporary name, then rename it into place; (split, count, error)."""
+    final = Path(job.out) / shard_name(job.split, job.number)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        with wds.TarWriter(str(tmp), mtime=TAR_MTIME, mode=0o644) as writer:
+            for i, (path, cls) in enumerate(job.files):
+                writer.write({"__key__": f"{job.split}_{job.first + i:08d}", "jpg": encode_file(Path(path), job.enc),
+                              "cls": str(cls).encode("ascii")})
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except UserError as exc:
+        tmp.unlink(missing_ok=True)
+        return job.split, 0, str(exc)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return job.split, len(job.files), None
+
+
+def _fingerprint(files: dict[str, Files], params: dict[str, Any]) -> str:
+    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for split, items in sorted(files.items()):
+        h.update(split.encode())
+        for path, cls in items:
+            h.update(f"{path}\0{cls}\n".encode())
+    return h.hexdigest()
+
+
+def _start(out: Path, fingerprint: str) -> None:
+    """Mark `out` as in preparation; keep complete shards only when they come from the same plan."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INDEX_FILE).unlink(missing_ok=True)
+    plan = out / PLAN_FILE
+    try:
+        same = json.loads(plan.read_text()).get("fingerprint") == fingerprint
+    except (OSError, ValueError):
+        same = False
+    for path in out.iterdir():
+        if TMP_RE.match(path.name) or (not same and SHARD_RE.match(path.name)):
+            path.unlink(missing_ok=True)
+    plan.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+
+
+def _jobs(out: Path, files: dict[str, Files], shard_size: int, enc: Encoding) -> list[_Job]:
+    jobs = []
+    for split, items in files.items():
+        for number, first in enumerate(range(0, len(items), shard_size)):
+            chunk = [(str(p), c) for p, c in items[first:first + shard_size]]
+            jobs.append(_Job(str(out), split, number, first, chunk, enc))
+    return jobs
+
+
+def _split_entry(jobs: list[_Job], num_classes: int) -> dict[str, Any]:
+    shard_class_counts = [np.bincount([c for _, c in j.files], minlength=num_classes).tolist() for j in jobs]
+    return {"shards": [shard_name(j.split, j.number) for j in jobs], "num_samples": sum(len(j.files) for j in jobs),
+            "shard_counts": [len(j.files) for j in jobs],
+            "class_counts": np.sum(shard_class_counts, axis=0).astype(int).tolist() if jobs else [0] * num_classes,
+            "shard_class_counts": shard_class_counts}
+
+
+def prepare_files(out: Path, name: str, classes: list[ClassInfo], files: dict[str, Files], params: dict[str, Any],
+                  *, shard_size: int, enc: Encoding, workers: int | None = None,
+                  on_progress: OnProgress | None = None) -> DatasetSource:
+    """Write `files` (split -> (path, class index), already in write order) as shards, then the index."""
+    if shard_size < 1:
+        raise ValueError("shard_size must be >= 1")
+    out = Path(out).expanduser()
+    params = {**params, "shard_size": shard_size, **asdict(enc)}
+    _start(out, _fingerprint(files, params))
+    jobs = _jobs(out, files, shard_size, enc)
+    complete = [(out / shard_name(j.split, j.number)).is_file() for j in jobs]
+    todo = [j for j, done in zip(jobs, complete) if not done]
+    if on_progress:
+        for j, done in zip(jobs, complete):
+            if done:
+                on_progress(j.split, len(j.files))
+    _run_jobs(todo, workers or os.cpu_count() or 1, on_progress)
+    splits = {split: _split_entry([j for j in jobs if j.split == split], len(classes)) for split in files}
+    index = {"format": FORMAT, "name": name,
+             "classes": [{"index": c.index, "name": c.name, "attributes": dict(c.attributes)} for c in classes],
+             "splits": splits, "prepare": {**params, "resumed_shards": len(jobs) - len(todo)}}
+    write_index(out, index)
+    (out / PLAN_FILE).unlink(missing_ok=True)
+    return DatasetSource.load(out, name)
+
+
+def _run_jobs(jobs: list[_Job], workers: int, on_progress: OnProgress | None) -> None:
+    def done(split: str, count: int, error: str | None) -> None:
+        if error:
+            raise UserError(error)
+        if on_progress:
+            on_progress(split, count)
+
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            done(*_write_shard(job))
+        return
+    with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+        futures = [pool.submit(_write_shard, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                done(*future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise

@@ -49,7 +49,7 @@ def run_id(definition: dict[str, Any]) -> str:
 def _common(m: ResolvedManifest) -> dict[str, Any]:
     """What every network of the manifest shares: data, architecture, training recipe."""
     d = m.to_dict()
-    return {"dataset": d["dataset"], "model": d["model"], "training": d["training"],
+    return {"dataset": d["dataset"], "data": d["data"], "model": d["model"], "training": d["training"],
             "evaluation": d["evaluation"]}
 
 

@@ -141,7 +141,8 @@ def blocks(report: Report) -> list[Block]:
     """The whole report, top to bottom."""
     out: list[Block] = [Heading(report.title, 1)]
     if report.reference is not None:
-        out.append(Para(f"Dotted lines and the extra Table 1 columns are {LABEL}: " + " ".join(report.reference.source[:1])))
+        source = " ".join(report.reference.source[:1])
+        out.append(Para(f"Dotted lines and the extra Table 1 columns are {LABEL}: {source}"))
     if report.compare:
         out += compare_blocks(report)
     for g in report.grids:

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 
 from benchbridge.report.convergence import base_curves  # noqa: E402
 from benchbridge.report.grid import RANDOM, Grid, is_dissimilar  # noqa: E402
@@ -56,9 +57,8 @@ def _xaxis(ax: Any, n_cuts: int) -> None:
 
 def _ylim(ax: Any) -> None:
     """Fit the y axis to the plotted lines and markers (not to wide CI bands), with a margin."""
-    ys = [y for line in ax.lines for y in line.get_ydata() if line.get_label() != "_ci"]
-    ys += [y for coll in ax.collections if hasattr(coll, "get_offsets") and coll.get_label() != "_ci"
-           for y in (coll.get_offsets()[:, 1] if len(coll.get_offsets()) else [])]
+    ys = [y for line in ax.lines for y in line.get_ydata()]
+    ys += [y for coll in ax.collections if isinstance(coll, PathCollection) for y in coll.get_offsets()[:, 1]]
     ys = [float(y) for y in ys if y == y]
     if ys:
         lo, hi = min(ys), max(ys)
@@ -98,7 +98,11 @@ def _reference_fig2(ax: Any, ref: Reference, grid: Grid, relative: bool) -> None
         ys = [v / base if relative else v for v in s.values()]
         ax.plot(xs, ys, linestyle=":", color=STYLE[cond][0], marker=STYLE[cond][1], markerfacecolor="none",
                 markersize=5, linewidth=1.2, alpha=0.8)
-    ax.plot([], [], linestyle=":", color="gray", marker="o", markerfacecolor="none", label=LABEL)
+    ax.plot([], [], linestyle=":", color="gray", marker="o", markerfacecolor="none", label=LABEL + _rescaled(grid))
+
+
+def _rescaled(grid: Grid) -> str:
+    return "" if grid.n_cuts == 7 else f",\nn rescaled from 7 to {grid.n_cuts} cut points"
 
 
 def figure2(grid: Grid, out: Path, relative: bool, ref: Reference | None = None) -> Figure | None:
@@ -108,6 +112,7 @@ def figure2(grid: Grid, out: Path, relative: bool, ref: Reference | None = None)
     if not conds or grid.base_stat(family) is None:
         return None
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 9), sharex=True)
+    errorbars: list[tuple[list[tuple[float, float, float]], str]] = []
     _points(top, grid, family, "baseB", relative, 0.0)
     top.scatter([], [], marker="o", facecolors="white", edgecolors="black", label="baseB")
     for i, cond in enumerate(conds):
@@ -115,33 +120,38 @@ def figure2(grid: Grid, out: Path, relative: bool, ref: Reference | None = None)
         _points(top, grid, family, cond, relative, (i - 1.5) * 0.09)
         top.plot(*_with_base(grid, family, cond, relative), color=color, marker=marker, markersize=0,
                  linewidth=1.4, label=cond)
-        ns, stats = _series(grid, family, cond, relative)
         xs, ys = _with_base(grid, family, cond, relative)
         bottom.plot(xs, ys, color=color, marker=marker, markersize=6, linewidth=2, label=cond)
-        lo = [s.low if s.low is not None else s.mean for s in stats]
-        hi = [s.high if s.high is not None else s.mean for s in stats]
-        bottom.fill_between(ns, lo, hi, color=color, alpha=0.15, linewidth=0, label="_ci")
+        ns, stats = _series(grid, family, cond, relative)
+        bars = [(n + (i - 1.5) * 0.06, s.mean, s.half_width) for n, s in zip(ns, stats) if s.half_width]
+        errorbars.append((bars, color))
     base = grid.base_stat(family, relative)
     for ax in (top, bottom):
         ax.axhline(base.mean, color="black", linestyle="--", linewidth=0.8)
-        if base.half_width:
-            ax.axhspan(base.low, base.high, color="black", alpha=0.07, linewidth=0)
         ax.set_ylabel(_ylabel(relative))
         if ref is not None:
             _reference_fig2(ax, ref, grid, relative)
         _xaxis(ax, grid.n_cuts)
-        _ylim(ax)
+        _ylim(ax)  # fitted to the data: wide intervals run off the axes rather than squash the lines
+    for bars, color in errorbars:
+        if bars:
+            bx, by, be = zip(*bars)
+            bottom.errorbar(bx, by, yerr=be, fmt="none", ecolor=color, elinewidth=1, capsize=3, alpha=0.7)
+    if base.half_width:
+        for y in (base.low, base.high):
+            bottom.axhline(y, color="black", linestyle=":", linewidth=0.8)
     top.set_xlabel("")
     single = base.count == 1
     top.set_title(f"{grid.name}: {family} split{'s' if base.count > 1 else ''} "
                   f"({base.count} split/seed pair{'s' if base.count > 1 else ''} per point)", fontsize=11)
     bottom.set_title("means" + (" (single split/seed: no confidence interval)" if single else
-                                " with 95% confidence intervals"), fontsize=10)
-    top.legend(fontsize=8, loc="lower left", ncol=2)
+                                f" with 95% confidence intervals (t, {base.count - 1} degrees of freedom; "
+                                "dotted: baseB's)"), fontsize=10)
+    top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     kind = "relative" if relative else "absolute"
     caption = (f"Figure 2 style, {kind} top-1: baseB (white circles, dashed line) and the four transfer "
                f"conditions against n; top: one marker per split/seed, bottom: the means"
-               + ("" if single else " with shaded 95% CIs") + (f"; dotted: {LABEL}" if ref else "") + ".")
+               + ("" if single else " with 95% CI error bars") + (f"; dotted: {LABEL}" if ref else "") + ".")
     return _save(fig, out, f"fig2_{kind}", f"Figure 2 style ({kind} top-1)", caption)
 
 
@@ -172,7 +182,7 @@ def figure3(grid: Grid, out: Path, relative: bool, ref: Reference | None = None)
         ax.tick_params(labelleft=True)
         _xaxis(ax, grid.n_cuts)
         if ax.lines:
-            ax.legend(fontsize=8, loc="lower left")
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
     kind = "relative" if relative else "absolute"
     caption = (f"Figure 3 style, {kind} top-1: frozen transfer (AnB) from a random vs a dissimilar half, and the "
                f"random-frozen control" + (f"; dotted: {LABEL}" if ref else "") + ".")
@@ -185,11 +195,11 @@ def _reference_fig3(left: Any, right: Any, ref: Reference, grid: Grid, relative:
         s = ref.series("fig3", cond)
         ys = [v / s[0] if relative else v for v in s.values()]
         left.plot([n * scale for n in s], ys, linestyle=":", marker="o", markerfacecolor="none", color=color,
-                  label=f"{PUB}: {cond.replace('AnB ', '')}")
+                  label=f"{PUB}: {cond.replace('AnB ', '')}{_rescaled(grid)}")
     s = ref.series("fig3", "random-frozen")
     ys = [v / s[0] if relative else v for v in s.values()]
     right.plot([n * scale for n in s], ys, linestyle=":", marker="o", markerfacecolor="none", color="#7f7f7f",
-               label=f"{PUB}: random frozen (1000 classes; n ≥ 3 near chance)")
+               label=f"{PUB}: random frozen (1000 classes; n ≥ 3 near chance){_rescaled(grid)}")
 
 
 def convergence_figure(grid: Grid, out: Path) -> Figure | None:

@@ -52,7 +52,8 @@ def table1(grid: Grid, family: str = RANDOM) -> list[dict[str, Any]]:
     """Boost of AnB+ over baseB and over BnB+ (top-1 difference), averaged over each range of n."""
     rows = []
     for lo, hi in table1_ranges(grid.n_cuts):
-        rows.append({"family": family, "layers": f"{lo}-{hi}", "over_baseB": paired_boost(grid, family, "baseB", lo, hi),
+        rows.append({"family": family, "layers": f"{lo}-{hi}",
+                     "over_baseB": paired_boost(grid, family, "baseB", lo, hi),
                      "over_BnB+": paired_boost(grid, family, "BnB+", lo, hi)})
     return rows
 

@@ -69,7 +69,7 @@ def test_every_finding_holds_on_a_paper_like_grid():
     found = evaluate(make_grid(paper_like()))
     assert {f.number: f.verdict for f in found} == {i: HOLDS for i in range(1, 7)}
     f1 = found[0]
-    assert "95% CI of baseB (±0.025" in f1.rule  # 4.303 * 0.01 / sqrt(3) = 0.0248
+    assert "baseB's 95% CI (±0.025" in f1.rule  # 4.303 * 0.01 / sqrt(3) = 0.0248
     assert f1.evidence[0].startswith("AnB n=1 0.610 vs baseB 0.610: +0.000 (within")
     assert all(f.caveat is None for f in found)
 
@@ -105,7 +105,7 @@ def test_missing_conditions_are_not_measured_never_guessed():
 
 def test_single_seed_uses_the_stated_tolerance_instead_of_a_ci():
     found = evaluate(make_grid(paper_like(), seeds=1), tolerance=0.02)
-    assert "no CI" in found[0].rule and "±2% of baseB (±0.012)" in found[0].rule
+    assert "no CI" in found[0].rule and "±2% of baseB (±0.012;" in found[0].rule
     assert found[0].verdict == HOLDS
 
 

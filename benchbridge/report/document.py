@@ -9,6 +9,7 @@ from benchbridge.report.build import GridReport, Report
 from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
 from benchbridge.report.reference import LABEL
+from benchbridge.report.stats import t975
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,12 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
                                 f"split families: {', '.join(grid.families)}.")]
     blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
     blocks += [b for b in convergence_blocks(g) if isinstance(b, Para)]
+    counts = {r["top1"]["count"] for r in g.table if r["condition"] == "baseB" and r["top1"]}
+    if counts and 1 < min(counts) < 4:
+        k = min(counts)
+        blocks.append(Para(f"Only {k} splits/seeds: 95% t-intervals are wide (t = {t975(k - 1):.2f}), "
+                           "so most differences are within them and verdicts come out inconclusive; add seeds.",
+                           warning=True))
     if report.tolerance and any("tolerance" in f.rule for f in g.findings):
         blocks.append(Para(f"Single split/seed: verdicts use a stated tolerance of ±{report.tolerance:.0%} of baseB "
                            "instead of a confidence interval (`--tolerance` changes it)."))

@@ -50,9 +50,9 @@ def margin(grid: Grid, family: str, tolerance: float = TOLERANCE) -> Margin | No
     if b is None:
         return None
     if b.half_width is not None:
-        return Margin(b.half_width, f"the 95% CI of baseB (±{b.half_width:.3f}, {b.count} splits/seeds)")
-    return Margin(tolerance * b.mean, f"single split/seed, so no CI: a stated tolerance of ±{tolerance:.0%} of "
-                                      f"baseB (±{tolerance * b.mean:.3f})")
+        return Margin(b.half_width, f"baseB's 95% CI (±{b.half_width:.3f}, {b.count} splits/seeds)")
+    return Margin(tolerance * b.mean, f"a stated tolerance of ±{tolerance:.0%} of baseB (±{tolerance * b.mean:.3f}; "
+                                      "single split/seed, so no CI)")
 
 
 def depth_ranges(n_cuts: int) -> dict[str, list[int]]:
@@ -107,7 +107,7 @@ def finding1(grid: Grid, tol: float) -> Finding:
     deep = max(grid.ns(fam, "AnB"))
     if not low or deep <= max(r["low"]):
         return _not_measured(1, f"needs AnB at n in {r['low']} and at a deeper n")
-    rule = (f"AnB at n={','.join(map(str, low))} within {m.how} of baseB, and AnB at the deepest n={deep} "
+    rule = (f"AnB at n={','.join(map(str, low))} within {m.how}, and AnB at the deepest n={deep} "
             f"below baseB by more than that")
     ev = [_vs(f"AnB n={n}", v, b, "baseB", m.value) for n, v in low.items()]
     d = grid.stat(fam, "AnB", deep).mean
@@ -129,7 +129,7 @@ def finding2(grid: Grid, tol: float) -> Finding:
     n_dip = min(mid, key=mid.get)
     top = mean(high.values())
     rule = (f"the lowest BnB at n={r['middle'][0]}-{r['middle'][-1]} below baseB by more than {m.how}, and BnB "
-            f"at n={','.join(map(str, high))} (mean) back within that margin of baseB")
+            f"at n={','.join(map(str, high))} (mean) not below baseB by more than that")
     ev = [_vs(f"lowest BnB (n={n_dip})", mid[n_dip], b, "baseB", m.value),
           _vs(f"BnB mean n={','.join(map(str, high))}", top, b, "baseB", m.value)]
     dip = {"below": HOLDS, "within": INCONCLUSIVE, "above": FAILS}[side(mid[n_dip] - b, m.value)]
@@ -143,7 +143,7 @@ def finding3(grid: Grid, tol: float) -> Finding:
         return _not_measured(3, "needs baseB and BnB+ on one split family")
     m, b = margin(grid, fam, tol), grid.base_stat(fam).mean
     vals = _means(grid, fam, "BnB+", grid.ns(fam, "BnB+"))
-    rule = f"BnB+ within {m.how} of baseB at every n"
+    rule = f"BnB+ within {m.how} at every n"
     ev = [_vs(f"BnB+ n={n}", v, b, "baseB", m.value) for n, v in vals.items()]
     parts = [HOLDS if side(v - b, m.value) == "within" else FAILS for v in vals.values()]
     return Finding(3, CLAIMS[3], _combine(parts), rule, ev)

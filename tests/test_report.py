@@ -85,6 +85,7 @@ def test_cost_and_convergence(report):
     assert g["cost"]["device_hours"] == pytest.approx(sum(walls) / 3600)
     assert g["cost"]["done"] == g["cost"]["runs"] == len(walls) and g["cost"]["missing"] == []
     assert sum(v["runs"] for v in g["cost"]["by_condition"].values()) == len(walls)
+    assert sorted(r["wall_time_s"] for r in g["cost"]["per_run"]) == sorted(walls)
     bases = [r for r, _ in raw(FIXTURE) if r["condition"].startswith("base")]
     assert len(g["convergence"]) == len(bases)
     for c in g["convergence"]:

@@ -114,3 +114,10 @@ def test_unconverged_bases_put_the_pitfall_next_to_findings_2_to_4():
     caveats = {f.number for f in found if f.caveat}
     assert caveats == {2, 3, 4}
     assert "trained twice" in found[1].caveat
+
+
+def test_device_hours_as_recorded_or_from_wall_time():
+    from benchbridge.report.tables import device_hours
+
+    assert device_hours({"device_hours": 2.0, "wall_time_s": 10.0}) == 2.0
+    assert device_hours({"wall_time_s": 1800.0}) == 0.5

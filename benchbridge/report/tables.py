@@ -71,7 +71,9 @@ def transfer_gap(grid: Grid) -> list[dict[str, Any]]:
 
 
 def device_hours(metrics: dict[str, Any]) -> float:
-    return float(metrics.get("device_hours", metrics.get("wall_time_s", 0.0) / 3600))
+    """As recorded, or wall time in hours (one device per run) when the run did not record it."""
+    recorded = metrics.get("device_hours")
+    return float(recorded) if recorded is not None else float(metrics.get("wall_time_s", 0.0)) / 3600
 
 
 def cost(grid: Grid) -> dict[str, Any]:
@@ -88,7 +90,11 @@ def cost(grid: Grid) -> dict[str, Any]:
         devices.add(str(res.metrics.get("device", "?")))
     missing = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split,
                 "seed": r.run.seed} for r in grid.results if r.metrics is None]
+    per_run = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed,
+                "wall_time_s": float(r.metrics.get("wall_time_s", 0.0)), "device_hours": device_hours(r.metrics)}
+               for r in grid.results if r.metrics is not None]
     return {"runs": len(grid.results), "done": len(grid.results) - len(missing), "missing": missing,
+            "per_run": per_run,
             "wall_time_s": sum(c["wall_time_s"] for c in by_condition.values()),
             "device_hours": sum(c["device_hours"] for c in by_condition.values()),
             "devices": sorted(devices), "by_condition": by_condition}

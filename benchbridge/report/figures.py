@@ -215,8 +215,8 @@ def convergence_figure(grid: Grid, out: Path) -> Figure | None:
         label = " / ".join(c["labels"]) + (" — still rising" if rising else "")
         ax.plot(xs, ys, marker="o", markersize=3, linewidth=2 if rising else 1.2,
                 linestyle="-" if rising else "--", color=colors(i % 10), label=label)
-    ax.axvspan(0.75 * max(x for c in curves for x, _ in c["curve"] or [(1, 0)]), ax.get_xlim()[1], color="orange",
-               alpha=0.1, label="last quarter of training")
+    end = max((x for c in curves for x, _ in c["curve"]), default=1)
+    ax.axvspan(0.75 * end, end, color="orange", alpha=0.1, label="last quarter of training")
     ax.set_xlabel("training iteration")
     ax.set_ylabel("validation top-1 (own half)")
     ax.set_title(f"{grid.name}: convergence of the base networks", fontsize=11)

@@ -181,10 +181,14 @@ def finding5(grid: Grid, tol: float) -> Finding:
     m = margin(grid, rand, tol)
     m_rel = m.value / grid.base_stat(rand).mean
 
-    def rel(fam: str) -> float:
-        return mean(grid.stat(fam, "AnB", n, relative=True).mean for n in high)
+    def rel(fam: str) -> float | None:
+        stats = [grid.stat(fam, "AnB", n, relative=True) for n in high]
+        return mean(s.mean for s in stats) if all(stats) else None  # type: ignore[union-attr]
 
-    r_rand, r_dis = rel(rand), mean(rel(f) for f in dissimilar)
+    rels = [rel(f) for f in [rand, *dissimilar]]
+    if any(r is None for r in rels):
+        return _not_measured(5, "needs AnB and baseB of the same split and seed on both split families")
+    r_rand, r_dis = rels[0], mean(rels[1:])
     d = r_rand - r_dis
     rule = (f"AnB relative to its own baseB at n={','.join(map(str, high))}: the dissimilar split below the "
             f"random split by more than {m.how} (as a fraction of baseB: ±{m_rel:.3f})")

@@ -1,14 +1,19 @@
-"""`report`: the top-1 table of a results directory (figures and verdicts come with the full report)."""
+"""`report`: figures, tables and a verdict on each of the paper's findings, for one grid or several compared."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
+from benchbridge import registry
 from benchbridge.cli._console import err_console, out_console, print_json
-from benchbridge.results import Result, load_results, top1_table
+from benchbridge.errors import UserError
+from benchbridge.results import Result, top1_table
+
+VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yellow", "not measured": "dim"}
 
 
 def print_table(results: list[Result], title: str) -> None:
@@ -28,20 +33,76 @@ def print_table(results: list[Result], title: str) -> None:
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON to stdout.")
-def report(run_dir: str, as_json: bool) -> None:
-    """Print top-1 on the target half for each condition and n of RUN_DIR."""
-    results = load_results(run_dir)
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: RUN_DIR/report, or "
+              "FIRST_RUN_DIR/compare with --compare).")
+@click.option("--reference", type=click.Choice(["yosinski2014"]), help="Overlay published numbers.")
+@click.option("--compare", is_flag=True, help="One report with all RUN_DIRS on shared axes.")
+@click.option("--tolerance", type=float, default=0.02, show_default=True,
+              help="With a single split/seed (no CI): the fraction of baseB that counts as 'at baseB'.")
+@click.option("--format", "formats", multiple=True, default=("html", "markdown"), show_default=True,
+              help="Reporter plugins to run (repeat the option; `benchbridge plugins` lists reporters).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's numbers and verdicts as JSON to stdout.")
+def report(run_dirs: tuple[str, ...], out: str | None, reference: str | None, compare: bool, tolerance: float,
+           formats: tuple[str, ...], as_json: bool) -> None:
+    """Write a report folder (HTML, Markdown, PNG/SVG figures) for each RUN_DIR, or one comparing them."""
+    from benchbridge.report import build_report
+    from benchbridge.report.reference import load_reference
+
+    _check_tolerance(tolerance)
+    reporters = [registry.get("reporter", f, key="--format") for f in formats]
+    ref = load_reference(reference) if reference else None
+    groups = [list(run_dirs)] if compare else [[d] for d in run_dirs]
+    outputs = []
+    for dirs in groups:
+        target = _out_dir(dirs, out, compare, several=len(groups) > 1)
+        rep = build_report(dirs, target, reference=ref, compare=compare, tolerance=tolerance)
+        for entry in reporters:
+            opts = registry.validate_options(entry, {}, key="--format")
+            rep.files[entry.name] = str(entry.obj.report(rep, target, opts))
+        outputs.append(rep)
+        if not as_json:
+            _print_summary(rep)
     if as_json:
-        print_json(_json_rows(top1_table(results)))
-        return
-    print_table(results, title=f"top-1 on the target half: {run_dir}")
+        data = [r.to_dict() for r in outputs]
+        print_json(data[0] if len(data) == 1 else data)
 
 
-def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**row, "top1": {str(n): v for n, v in row["top1"].items()},
-             "count": {str(n): v for n, v in row["count"].items()}} for row in rows]
+def _out_dir(dirs: list[str], out: str | None, compare: bool, several: bool) -> Path:
+    if out is None:
+        return Path(dirs[0]) / ("compare" if compare else "report")
+    return Path(out) / Path(dirs[0]).name if several else Path(out)
+
+
+def _print_summary(rep: Any) -> None:
+    """The verdicts, warnings and where the files are, for the terminal."""
+    for g in rep.grids:
+        out_console.print(f"\n[bold]{g.grid.name}[/]: {g.grid.describe()}, {g.grid.n_cuts} cut points", highlight=False)
+        table = Table("#", "finding", "verdict", "numbers", title="the paper's findings on this grid",
+                      title_justify="left", show_lines=True)
+        for f in g.findings:
+            style = VERDICT_STYLE.get(f.verdict, "")
+            table.add_row(str(f.number), f.claim, f"[{style}]{f.verdict}[/]",
+                          f"rule: {f.rule}\n" + "\n".join(f.evidence))
+        out_console.print(table)
+        rising = [c for c in g.convergence if c["still_rising"]]
+        if rising:
+            err_console.print(f"[yellow]warning:[/] {len(rising)} of {len(g.convergence)} base networks still rising "
+                              "at the end of training: findings 2-4 are unreliable (small-budget pitfall).")
+        c = g.cost
+        err_console.print(f"{c['done']} of {c['runs']} runs done; {c['wall_time_s']:.0f} s wall time, "
+                          f"{c['device_hours']:.3f} device-hours on {', '.join(c['devices']) or '-'}", highlight=False)
+        if c["missing"]:
+            err_console.print(f"[yellow]partial grid:[/] {len(c['missing'])} runs missing (listed in the report).")
+    for name, path in rep.files.items():
+        err_console.print(f"{name}: {path}", highlight=False)
+    for fig in [f for g in rep.grids for f in g.figures] + rep.figures:
+        err_console.print(f"figure: {fig.png}", highlight=False)
+
+
+def _check_tolerance(value: float) -> None:
+    if not 0 <= value < 1:
+        raise UserError(f"--tolerance {value} is out of range.", key="--tolerance", hint="Use a fraction such as 0.02.")
 
 
 COMMANDS = [report]

@@ -1,0 +1,59 @@
+"""Bundled reporters: a self-contained HTML page and Markdown beside the figures.
+
+A reporter has `name`, `Options` and `report(report, out, options) -> Path`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from benchbridge import store
+from benchbridge.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # the report modules import matplotlib: load them only when a report is written
+    from benchbridge.report.build import Report
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HtmlReporter:
+    """One self-contained HTML page (figures embedded as base64 PNG)."""
+
+    name = "html"
+    Options = NoOptions
+    description = "report.html: one self-contained page"
+
+    def report(self, report: Report, out: Path, options: NoOptions) -> Path:
+        from benchbridge.report import html
+
+        path = out / "report.html"
+        store.write_text(path, html.render(report))
+        path.chmod(0o644)  # a page to share, not a private temporary file
+        return path
+
+
+class MarkdownReporter:
+    """A Markdown file linking the PNG/SVG figures written beside it."""
+
+    name = "markdown"
+    Options = NoOptions
+    description = "report.md: Markdown with the figures beside it"
+
+    def report(self, report: Report, out: Path, options: NoOptions) -> Path:
+        from benchbridge.report import markdown
+
+        path = out / "report.md"
+        store.write_text(path, markdown.render(report, out))
+        path.chmod(0o644)
+        return path
+
+
+@hookimpl
+def register_reporters(register: Any) -> None:
+    register(HtmlReporter())
+    register(MarkdownReporter())

@@ -1,0 +1,84 @@
+"""Everything a report shows, computed once from one or several results directories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchbridge.report import convergence, figures, findings, tables
+from benchbridge.report.figures import Figure
+from benchbridge.report.findings import Finding
+from benchbridge.report.grid import Grid, load_grid
+from benchbridge.report.reference import Reference
+
+
+@dataclass
+class GridReport:
+    """One grid's numbers, verdicts and figures."""
+
+    grid: Grid
+    table: list[dict[str, Any]]
+    table1: list[dict[str, Any]]
+    gap: list[dict[str, Any]]
+    cost: dict[str, Any]
+    convergence: list[dict[str, Any]]
+    findings: list[Finding]
+    figures: list[Figure] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        g = self.grid
+        return {"name": g.name, "path": str(g.path), "model": g.describe(), "cut_points": g.n_cuts,
+                "families": g.families, "table": self.table, "table1": self.table1, "transfer_gap": self.gap,
+                "cost": self.cost, "convergence": [{k: v for k, v in c.items() if k != "curve"}
+                                                   for c in self.convergence],
+                "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],
+                "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures]}
+
+
+@dataclass
+class Report:
+    """A report on one grid, or a comparison of several."""
+
+    title: str
+    out: Path
+    grids: list[GridReport]
+    reference: Reference | None
+    compare: bool = False
+    figures: list[Figure] = field(default_factory=list)  # comparison figures
+    files: dict[str, str] = field(default_factory=dict)  # reporter name -> file written
+    tolerance: float = findings.TOLERANCE
+
+    def to_dict(self) -> dict[str, Any]:
+        ref = {"name": self.reference.name, "source": self.reference.source} if self.reference else None
+        return {"title": self.title, "out": str(self.out), "compare": self.compare, "tolerance": self.tolerance,
+                "reference": ref, "grids": [g.to_dict() for g in self.grids],
+                "transfer_gap": [row for g in self.grids for row in g.gap],
+                "figures": [f.to_dict() for f in self.figures], "files": self.files}
+
+
+def grid_report(grid: Grid, tolerance: float) -> GridReport:
+    return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
+                      tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance))
+
+
+def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
+                 tolerance: float = findings.TOLERANCE, draw: bool = True) -> Report:
+    """Load the grids, compute tables and verdicts, and draw the figures into out/figures."""
+    grids = [grid_report(load_grid(d), tolerance) for d in run_dirs]
+    names = ", ".join(g.grid.name for g in grids)
+    title = f"benchbridge comparison: {names}" if compare else f"benchbridge report: {names}"
+    report = Report(title, out, grids, reference, compare, tolerance=tolerance)
+    if draw:
+        fig_dir = out / "figures"
+        for i, g in enumerate(grids):
+            sub = fig_dir / f"{i}-{_slug(g.grid.name)}" if compare else fig_dir
+            g.figures = figures.grid_figures(g.grid, sub, reference)
+        if compare:
+            fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)
+            report.figures = [fig] if fig else []
+    return report
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)

@@ -1,0 +1,46 @@
+"""Did the base networks converge? A base still rising over the last quarter of training is flagged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchbridge.report.grid import Grid
+
+RISE = 0.01
+"""Top-1 gained over the last quarter of training above which a base network counts as still rising."""
+
+
+def base_curves(grid: Grid) -> list[dict[str, Any]]:
+    """Each finished base network's validation curve and whether it was still rising at the end."""
+    out = []
+    for res in grid.results:
+        if res.metrics is None or not res.run.condition.startswith("base"):
+            continue
+        curve = res.metrics.get("curve") or []
+        labels = [f"{c} {s} s{res.run.seed}" for s, c in res.labels]
+        out.append({"id": res.run.id, "labels": labels, "curve": [(p["iteration"], p["top1"]) for p in curve],
+                    **rise(curve)})
+    return out
+
+
+def rise(curve: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-1 at the end minus top-1 at the last evaluation before the final quarter of iterations."""
+    if len(curve) < 2:
+        return {"rise": None, "still_rising": None, "rule": "fewer than two evaluations: cannot tell"}
+    total = curve[-1]["iteration"]
+    before = [p for p in curve[:-1] if p["iteration"] <= 0.75 * total] or curve[:1]
+    anchor = before[-1]
+    gained = curve[-1]["top1"] - anchor["top1"]
+    rule = (f"top-1 {anchor['top1']:.3f} at iteration {anchor['iteration']} -> {curve[-1]['top1']:.3f} at "
+            f"{total}: {gained:+.3f} (still rising if > +{RISE:.2f})")
+    return {"rise": gained, "still_rising": gained > RISE, "rule": rule}
+
+
+def unconverged(grid: Grid) -> list[dict[str, Any]]:
+    return [c for c in base_curves(grid) if c["still_rising"]]
+
+
+PITFALL = ("Base networks still rising at the end of training: a transferred network's copied layers have been "
+           "trained twice, so BnB, BnB+ and AnB+ can beat baseB for reasons that have nothing to do with transfer, "
+           "and the co-adaptation dip can disappear. Findings 2, 3 and 4 are unreliable at this budget; "
+           "compare AnB+ with BnB+ (equal total training), and train longer.")

@@ -1,0 +1,157 @@
+"""The report as neutral blocks (headings, paragraphs, tables, figures) that the HTML and Markdown writers render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from benchbridge.report.build import GridReport, Report
+from benchbridge.report.convergence import PITFALL, RISE
+from benchbridge.report.figures import Figure
+from benchbridge.report.reference import LABEL
+from benchbridge.report.stats import t975
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Para:
+    text: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+Block = Heading | Para | Table | Figure
+
+
+def _stat(d: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> str:
+    if not d:
+        return ""
+    fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
+    text = fmt.format(d["mean"])
+    return text if d["ci95_half_width"] is None else f"{text} ± {d['ci95_half_width']:.{digits}f}"
+
+
+def verdict_table(g: GridReport) -> Table:
+    rows = [[str(f.number), f.claim, f.verdict.upper() if f.verdict in ("holds", "does not hold") else f.verdict,
+             f.rule, "; ".join(f.evidence) + (" ⚠ small-budget pitfall applies" if f.caveat else "")]
+            for f in g.findings]
+    return Table(["#", "finding", "verdict", "rule", "numbers"], rows)
+
+
+def grid_table(g: GridReport, relative: bool = False) -> list[Table]:
+    key = "relative" if relative else "top1"
+    out = []
+    for family in g.grid.families:
+        rows = [r for r in g.table if r["family"] == family]
+        ns = sorted({r["n"] for r in rows})
+        conds = list(dict.fromkeys(r["condition"] for r in rows))
+        cells = {(r["condition"], r["n"]): _stat(r[key]) for r in rows}
+        body = [[c] + [cells.get((c, n), "") for n in ns] for c in conds]
+        count = max((r["top1"]["count"] for r in rows if r["top1"]), default=0)
+        ci = "mean ± 95% CI half-width" if count > 1 else "single split/seed: no confidence interval"
+        what = "top-1 relative to baseB" if relative else "top-1 on the target half"
+        out.append(Table(["condition"] + [f"n={n}" for n in ns], body, f"{family}: {what} ({ci})"))
+    return out
+
+
+def table1(g: GridReport, reference: bool) -> Table:
+    rows = [[r["layers"], _stat(r["over_baseB"], signed=True), _stat(r["over_BnB+"], signed=True)]
+            for r in g.table1]
+    header = ["layers", "AnB+ − baseB", "AnB+ − BnB+"]
+    if reference and g.grid.n_cuts == 7:
+        published = {"1-7": ("+0.016", "+0.014"), "3-7": ("+0.018", "+0.014"), "5-7": ("+0.021", "+0.017")}
+        header += [f"{LABEL}: − baseB", "− BnB+"]
+        rows = [r + list(published.get(r[0], ("", ""))) for r in rows]
+    return Table(header, rows, "Table 1 style: boost of AnB+ (top-1 difference), mean over n in each range "
+                               "(per split/seed, then over splits/seeds)")
+
+
+def gap_table(reports: list[GridReport]) -> Table:
+    rows = [[r["grid"], r["family"], str(r["n"]), f"{r['depth']:.2f}", _stat(r["gap"], signed=True)]
+            for g in reports for r in g.gap]
+    return Table(["grid", "split family", "n", "n / cut points", "AnB / baseB − 1"], rows,
+                 "Transfer gap: AnB relative to baseB, minus 1 (negative: accuracy lost by frozen transfer)")
+
+
+def cost_table(g: GridReport) -> Table:
+    c = g.cost
+    rows = [[cond, str(v["runs"]), f"{v['wall_time_s']:.0f}", f"{v['device_hours']:.4f}"]
+            for cond, v in c["by_condition"].items()]
+    rows.append(["grid", str(c["done"]), f"{c['wall_time_s']:.0f}", f"{c['device_hours']:.4f}"])
+    return Table(["condition", "runs done", "wall time (s)", "device-hours"], rows,
+                 f"Cost on {', '.join(c['devices']) or 'no device yet'}: {c['done']} of {c['runs']} runs done")
+
+
+def convergence_blocks(g: GridReport) -> list[Block]:
+    rising = [c for c in g.convergence if c["still_rising"]]
+    rows = [[" / ".join(c["labels"]), "" if c["rise"] is None else f"{c['rise']:+.3f}",
+             {True: "STILL RISING", False: "converged", None: "unknown"}[c["still_rising"]]] for c in g.convergence]
+    blocks: list[Block] = [Table(["base network", "top-1 gained over the last quarter", "status"], rows,
+                                 f"still rising if the gain is more than +{RISE:.2f}")]
+    if rising:
+        blocks.insert(0, Para(f"{len(rising)} of {len(g.convergence)} base networks were still rising over the last "
+                              f"quarter of training. {PITFALL}", warning=True))
+    return blocks
+
+
+def grid_blocks(g: GridReport, report: Report) -> list[Block]:
+    grid = g.grid
+    blocks: list[Block] = [Heading(f"{grid.name}", 2),
+                           Para(f"{grid.describe()}; {grid.n_cuts} cut points; results in {grid.path}; "
+                                f"split families: {', '.join(grid.families)}.")]
+    blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
+    blocks += [b for b in convergence_blocks(g) if isinstance(b, Para)]
+    counts = {r["top1"]["count"] for r in g.table if r["condition"] == "baseB" and r["top1"]}
+    if counts and 1 < min(counts) < 4:
+        k = min(counts)
+        blocks.append(Para(f"Only {k} splits/seeds: 95% t-intervals are wide (t = {t975(k - 1):.2f}), "
+                           "so most differences are within them and verdicts come out inconclusive; add seeds.",
+                           warning=True))
+    if report.tolerance and any("tolerance" in f.rule for f in g.findings):
+        blocks.append(Para(f"Single split/seed: verdicts use a stated tolerance of ±{report.tolerance:.0%} of baseB "
+                           "instead of a confidence interval (`--tolerance` changes it)."))
+    blocks += [Heading("Figures", 3), *g.figures]
+    blocks += [Heading("Top-1 per condition and n", 3), *grid_table(g), *grid_table(g, relative=True)]
+    blocks += [Heading("Table 1: boost of AnB+", 3), table1(g, report.reference is not None)]
+    blocks += [Heading("Transfer gap", 3), gap_table([g])]
+    blocks += [Heading("Convergence of the base networks", 3), *[b for b in convergence_blocks(g)
+                                                                 if isinstance(b, Table)]]
+    blocks += [Heading("Cost", 3), cost_table(g)]
+    if g.cost["missing"]:
+        rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"]] for m in g.cost["missing"]]
+        blocks += [Heading("Missing runs", 3), Para("This grid is partial: figures and verdicts use what is there."),
+                   Table(["condition", "n", "split", "seed", "id"], rows)]
+    return blocks
+
+
+def compare_blocks(report: Report) -> list[Block]:
+    rows = [[g.grid.name, g.grid.describe(), str(g.grid.n_cuts)] + [f.verdict for f in g.findings]
+            for g in report.grids]
+    return [Heading("Comparison", 2),
+            Table(["grid", "model and data", "cut points"] + [f"finding {i}" for i in range(1, 7)], rows,
+                  "Verdicts side by side (details in each grid's section)"),
+            *report.figures, gap_table(report.grids)]
+
+
+def blocks(report: Report) -> list[Block]:
+    """The whole report, top to bottom."""
+    out: list[Block] = [Heading(report.title, 1)]
+    if report.reference is not None:
+        source = " ".join(report.reference.source[:1])
+        out.append(Para(f"Dotted lines and the extra Table 1 columns are {LABEL}: {source}"))
+    if report.compare:
+        out += compare_blocks(report)
+    for g in report.grids:
+        out += grid_blocks(g, report)
+    return out

@@ -1,0 +1,100 @@
+"""The report's tables: the grid, Table 1 (boost of AnB+), the transfer gap per depth, and cost."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from statistics import mean
+from typing import Any
+
+from benchbridge.report.grid import RANDOM, Grid, family_of
+from benchbridge.report.stats import summarize
+
+
+def grid_table(grid: Grid) -> list[dict[str, Any]]:
+    """One row per (family, condition, n): top-1 and top-1 relative to baseB, mean and 95% CI."""
+    rows = []
+    for family in grid.families:
+        for condition in grid.conditions(family):
+            for n in grid.ns(family, condition):
+                stat = grid.stat(family, condition, n)
+                rel = grid.stat(family, condition, n, relative=True)
+                rows.append({"family": family, "condition": condition, "n": n, "depth": n / grid.n_cuts,
+                             "top1": stat.to_dict() if stat else None, "relative": rel.to_dict() if rel else None,
+                             "values": grid.values(family, condition, n)})
+    return rows
+
+
+def table1_ranges(n_cuts: int) -> list[tuple[int, int]]:
+    """The paper's ranges 1-7, 3-7, 5-7, scaled to a model with `n_cuts` cut points."""
+    starts = [1, max(1, round(3 * n_cuts / 7)), max(1, round(5 * n_cuts / 7))]
+    return list(dict.fromkeys((s, n_cuts) for s in starts))
+
+
+def paired_boost(grid: Grid, family: str, over: str, lo: int, hi: int) -> dict[str, Any] | None:
+    """AnB+ minus `over` (baseB or BnB+), averaged over n in lo..hi per split and seed, then over those."""
+    per_unit: dict[tuple[str, int], list[float]] = defaultdict(list)
+    index = {(s.split, s.seed, s.condition, s.n): s.top1 for s in grid.samples if family_of(s.split) == family}
+    used: set[int] = set()
+    for (split, seed, condition, n), top1 in index.items():
+        if condition != "AnB+" or not lo <= n <= hi:
+            continue
+        ref = index.get((split, seed, "baseB", 0) if over == "baseB" else (split, seed, over, n))
+        if ref is not None:
+            per_unit[(split, seed)].append(top1 - ref)
+            used.add(n)
+    if not per_unit:
+        return None
+    stat = summarize([mean(v) for v in per_unit.values()])
+    return {**stat.to_dict(), "n_used": sorted(used)}
+
+
+def table1(grid: Grid, family: str = RANDOM) -> list[dict[str, Any]]:
+    """Boost of AnB+ over baseB and over BnB+ (top-1 difference), averaged over each range of n."""
+    rows = []
+    for lo, hi in table1_ranges(grid.n_cuts):
+        rows.append({"family": family, "layers": f"{lo}-{hi}",
+                     "over_baseB": paired_boost(grid, family, "baseB", lo, hi),
+                     "over_BnB+": paired_boost(grid, family, "BnB+", lo, hi)})
+    return rows
+
+
+def transfer_gap(grid: Grid) -> list[dict[str, Any]]:
+    """AnB relative to baseB minus 1, per family and n (negative: transfer lost accuracy)."""
+    rows = []
+    for family in grid.families:
+        for n in grid.ns(family, "AnB"):
+            vals = [v - 1 for v in grid.values(family, "AnB", n, relative=True)]
+            if vals:
+                rows.append({"grid": grid.name, "family": family, "n": n, "depth": n / grid.n_cuts,
+                             "gap": summarize(vals).to_dict()})
+    return rows
+
+
+def device_hours(metrics: dict[str, Any]) -> float:
+    """As recorded, or wall time in hours (one device per run) when the run did not record it."""
+    recorded = metrics.get("device_hours")
+    return float(recorded) if recorded is not None else float(metrics.get("wall_time_s", 0.0)) / 3600
+
+
+def cost(grid: Grid) -> dict[str, Any]:
+    """Wall time and device-hours per condition and for the grid; what is done and what is missing."""
+    by_condition: dict[str, dict[str, float]] = {}
+    devices: set[str] = set()
+    for res in grid.results:
+        if res.metrics is None:
+            continue
+        c = by_condition.setdefault(res.run.condition, {"runs": 0, "wall_time_s": 0.0, "device_hours": 0.0})
+        c["runs"] += 1
+        c["wall_time_s"] += float(res.metrics.get("wall_time_s", 0.0))
+        c["device_hours"] += device_hours(res.metrics)
+        devices.add(str(res.metrics.get("device", "?")))
+    missing = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split,
+                "seed": r.run.seed} for r in grid.results if r.metrics is None]
+    per_run = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed,
+                "wall_time_s": float(r.metrics.get("wall_time_s", 0.0)), "device_hours": device_hours(r.metrics)}
+               for r in grid.results if r.metrics is not None]
+    return {"runs": len(grid.results), "done": len(grid.results) - len(missing), "missing": missing,
+            "per_run": per_run,
+            "wall_time_s": sum(c["wall_time_s"] for c in by_condition.values()),
+            "device_hours": sum(c["device_hours"] for c in by_condition.values()),
+            "devices": sorted(devices), "by_condition": by_condition}

@@ -64,16 +64,12 @@ def test_every_hook_is_called_and_feeds_the_registry(clean_plugins):
         assert entry.plugin == "every_hook", hook
 
 
-# Hooks no bundled or plugins/ package implements yet (only the fake plugin above calls them).
-NOT_IMPLEMENTED_YET = {"register_reporters"}
-
-
-def test_every_hook_has_a_real_implementation_or_is_listed_as_missing():
+def test_every_hook_has_a_real_implementation():
     code = [p.read_text() for p in ROOT.glob("benchbridge/builtins/*.py")]
     code += [p.read_text() for p in ROOT.glob("plugins/*/benchbridge_*/**/*.py")]
     text = "\n".join(code)
     implemented = {n for n in hook_names() if re.search(rf"^def {n}\(", text, re.M)}
-    assert set(hook_names()) - implemented == NOT_IMPLEMENTED_YET
+    assert set(hook_names()) - implemented == set()
 
 
 def test_plugin_new_makes_a_package_whose_test_passes(tmp_path):

@@ -338,7 +338,7 @@ class _Collate:
     std: tuple[float, ...]
 
     def __call__(self, items: list[tuple[np.ndarray | torch.Tensor, int]]) -> Batch:
-        as_chw = [im if isinstance(im, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1)
+        as_chw = [im if isinstance(im, torch.Tensor) else torch.from_numpy(np.require(im, requirements="CW")).permute(2, 0, 1)
                   for im, _ in items]
         images = torch.stack(as_chw)
         labels = torch.tensor([lab for _, lab in items], dtype=torch.int64)

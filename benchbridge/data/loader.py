@@ -330,6 +330,10 @@ def _from_memory(items: list[dict], order_seed: int | None) -> Callable[[], Iter
     return source
 
 
+def _chw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.require(image, requirements="CW")).permute(2, 0, 1)
+
+
 @dataclass(frozen=True)
 class _Collate:
     """Stack uint8 HWC crops into a normalised float32 NCHW batch and int64 labels."""
@@ -338,8 +342,7 @@ class _Collate:
     std: tuple[float, ...]
 
     def __call__(self, items: list[tuple[np.ndarray | torch.Tensor, int]]) -> Batch:
-        as_chw = [im if isinstance(im, torch.Tensor) else torch.from_numpy(np.require(im, requirements="CW")).permute(2, 0, 1)
-                  for im, _ in items]
+        as_chw = [im if isinstance(im, torch.Tensor) else _chw(im) for im, _ in items]
         images = torch.stack(as_chw)
         labels = torch.tensor([lab for _, lab in items], dtype=torch.int64)
         return normalise(images, self.mean, self.std), labels

@@ -19,6 +19,11 @@ def env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of torchrun's workers, or a process not started by torchrun (before joining the group)."""
+    return env_rank() == 0
+
+
 def launched_by_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 

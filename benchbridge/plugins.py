@@ -25,6 +25,7 @@ BUNDLED_FALLBACK = {
     "splits": "benchbridge.builtins.splits",
     "strategies": "benchbridge.builtins.strategies",
     "local_executor": "benchbridge.builtins.local_executor",
+    "submitit_executor": "benchbridge.builtins.submitit_executor",
 }
 
 pm = pluggy.PluginManager("benchbridge")

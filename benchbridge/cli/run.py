@@ -25,17 +25,17 @@ class RichEvents:
     def __init__(self, progress: Progress, pending: int) -> None:
         self.bar = progress
         self.grid = progress.add_task("grid", total=pending)
-        self.current: Any = None
+        self.tasks: dict[str, Any] = {}  # run id -> its bar (parallel executors run several at once)
 
     def started(self, run: Run) -> None:
         label = f"{run.condition} n={run.n} {run.split} s{run.seed}"
-        self.current = self.bar.add_task(label, total=None)
+        self.tasks[run.id] = self.bar.add_task(label, total=None)
 
     def progress(self, run: Run, done: int, total: int) -> None:
-        self.bar.update(self.current, completed=done, total=total)
+        self.bar.update(self.tasks[run.id], completed=done, total=total)
 
     def finished(self, run: Run, metrics: dict[str, Any]) -> None:
-        self.bar.remove_task(self.current)
+        self.bar.remove_task(self.tasks.pop(run.id))
         self.bar.console.print(
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
             f"({metrics['wall_time_s']:.1f}s)", highlight=False)

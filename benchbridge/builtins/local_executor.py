@@ -41,6 +41,7 @@ class LocalExecutor:
                 raise UserError("execution.executor.options.devices is 'all' but no GPU is visible.",
                                 key="execution.executor.options.devices", hint="List device numbers, or "
                                 "leave devices out to run one network after another.")
+        job.dataset()  # prepared once here, not by several workers at the same time
         failed = run_parallel(job, [str(d) for d in devices])
         if failed:
             logs = ", ".join(str(store.run_dir(job.output_dir, r.id) / LOG_FILE) for r in failed[:3])

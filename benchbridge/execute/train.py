@@ -154,6 +154,7 @@ class Trainer:
         self.ckpt_path = checkpoint.path_of(setup.output_dir, run.id)
         self.stop = checkpoint.StopFlag()
         self._boundary: tuple[Network, torch.optim.Optimizer, LoopState] | None = None
+        self._start = time.perf_counter()
         self._loss_sum = torch.zeros(())
         self._loss_n = 0
 
@@ -167,7 +168,7 @@ class Trainer:
                            cache=self.setup.manifest.raw.execution.cache_data)
 
     def fit(self) -> tuple[Network, dict[str, Any]]:
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
         opt = make_optimizer(groups, self.t)
@@ -302,7 +303,7 @@ class Trainer:
         if self._boundary is None or not distributed.is_main():
             return False
         net, opt, ls = self._boundary
-        checkpoint.save(self.ckpt_path, self._state(net, opt, ls, time.perf_counter()))
+        checkpoint.save(self.ckpt_path, self._state(net, opt, ls, self._start))
         return True
 
     def _metrics(self, net: Network, ls: LoopState, wall: float) -> dict[str, Any]:

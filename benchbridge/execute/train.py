@@ -198,6 +198,8 @@ class Trainer:
                 now = time.perf_counter()
                 self.timing["data_s"] += now - tick
                 self._step(model, opt, x, y, ls.it)
+                if self.setup.device.type == "cuda":
+                    torch.cuda.synchronize(self.setup.device)  # compute_s counts the GPU's work, not launches
                 ls.it, ls.step, ls.images = ls.it + 1, ls.step + 1, ls.images + len(y)
                 tick = time.perf_counter()
                 self.timing["compute_s"] += tick - now
@@ -210,9 +212,11 @@ class Trainer:
                 tick = time.perf_counter()
                 if ls.it >= self.total:
                     break
+            self._boundary = None  # until the epoch's evaluation is in the curve
             ls.epoch, ls.step = ls.epoch + 1, 0
             if not self.e.every:
                 self._evaluate(net, ls)
+            self._boundary = (net, opt, ls)
 
     def _wrap(self, net: Network) -> torch.nn.Module:
         """The module the loop calls: channels-last, compiled and/or DDP-wrapped as the manifest asks."""

@@ -58,3 +58,13 @@ def test_bf16_channels_last_run_and_cost_is_recorded(tmp_path):
         assert m["peak_memory_bytes"] > 10 * 2**20 and m["devices"] == 1 and m["device_name"]
         assert m["images_per_s"] > 0
         assert all(p["val_loss"] > 0 for p in m["curve"])
+
+
+def test_execution_only_options_keep_run_ids(tmp_path):
+    path = tiny_manifest(tmp_path)
+    ids = [r.id for r in make_plan(load_manifest(path))]
+    same = ["training.checkpoint_every=10", "training.compile=true", "training.cudnn_benchmark=true",
+            "training.channels_last=true", "training.precision=fp32", "training.accumulation=1"]
+    assert [r.id for r in make_plan(load_manifest(path, same))] == ids  # finished results are still found
+    for other in ("training.precision=bf16", "training.accumulation=2"):
+        assert not set(ids) & {r.id for r in make_plan(load_manifest(path, [other]))}

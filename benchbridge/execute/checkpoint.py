@@ -22,8 +22,10 @@ PREEMPT_SIGNALS = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGUSR1", N
 class Preempted(Exception):
     """Training stopped on a signal after saving its checkpoint; running again resumes it."""
 
-    def __init__(self, run_id: str, signum: int) -> None:
-        super().__init__(f"run {run_id} stopped by signal {signal.Signals(signum).name}; its checkpoint is saved, "
+    def __init__(self, run_id: str, signum: int, finished: bool = False) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by signal {name} after run {run_id} finished; run the manifest again to go on."
+                         if finished else f"run {run_id} stopped by signal {name}; its checkpoint is saved, "
                          "run the manifest again to resume it.")
         self.signum = signum
 

@@ -177,12 +177,12 @@ class Trainer:
         net.train()
         Trainer.current = self
         try:
-            with self.stop.installed():
+            with self.stop.installed():  # a signal after the last step: the run finishes, then the job stops
                 self._loop(net, model, opt, ls, start)
+                if not self.curve or self.curve[-1]["iteration"] != ls.it:
+                    self._evaluate(net, ls)
         finally:
             Trainer.current = None
-        if not self.curve or self.curve[-1]["iteration"] != ls.it:
-            self._evaluate(net, ls)
         return net, self._metrics(net, ls, ls.wall_s + time.perf_counter() - start)
 
     def _loop(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
@@ -341,7 +341,8 @@ def cost(device: torch.device, wall_s: float, world: int) -> dict[str, Any]:
 
 def train_run(run: Run, setup: RunSetup, save_weights: bool, progress: Progress | None = None) -> dict[str, Any]:
     """Train one run and write its weights (when asked) and, last, metrics.json."""
-    net, metrics = Trainer(run, setup, progress).fit()
+    trainer = Trainer(run, setup, progress)
+    net, metrics = trainer.fit()
     out = store.run_dir(setup.output_dir, run.id)
     if not distributed.is_main():
         distributed.barrier()
@@ -352,4 +353,6 @@ def train_run(run: Run, setup: RunSetup, save_weights: bool, progress: Progress 
     store.write_json(out / store.METRICS_FILE, metrics)
     checkpoint.path_of(setup.output_dir, run.id).unlink(missing_ok=True)
     distributed.barrier()
+    if trainer.stop.signum is not None:  # asked to stop while finishing this run: stop before the next one
+        raise checkpoint.Preempted(run.id, trainer.stop.signum, finished=True)
     return metrics

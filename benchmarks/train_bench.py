@@ -99,7 +99,7 @@ def cmd_step(args: argparse.Namespace, job: Job, rs: RunSetup) -> None:
         classes = len(trainer.run.train_classes)
         model = trainer._wrap(timm.create_model(args.timm, num_classes=classes).to(rs.device))  # type: ignore
         hand_net = timm.create_model(args.timm, num_classes=classes).to(rs.device)  # type: ignore[assignment]
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
+        opt = make_optimizer([{"params": list(model.parameters()), "lr_mult": 1.0}], trainer.t)
         model.train()
     hand_net.train()
     if args.channels_last:

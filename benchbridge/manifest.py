@@ -68,6 +68,14 @@ class Training(Strict):
     epochs: int | None = Field(None, ge=1)
     iterations: int | None = Field(None, ge=1)
     schedule: Schedule = Field(default_factory=Schedule)
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward and loss under bf16 autocast.")
+    channels_last: bool = Field(False, description="Keep the network and its inputs in channels-last layout.")
+    compile: bool = Field(False, description="Compile the network with torch.compile.")
+    cudnn_benchmark: bool = Field(False, description="Let cuDNN pick the fastest convolution algorithms.")
+    accumulation: int = Field(1, ge=1, description="Split each batch into this many micro-batches (same "
+                              "images per optimizer step, less memory).")
+    checkpoint_every: int | None = Field(None, ge=1, description="Save a resumable checkpoint every this many "
+                                         "iterations (it is also saved on SIGTERM/SIGUSR1/SIGUSR2).")
 
     @model_validator(mode="after")
     def _one_length(self) -> "Training":
@@ -92,6 +100,8 @@ class Execution(Strict):
                              "(small datasets trained many times over).")
     save_weights: Literal["sources", "all"] = Field(
         "sources", description="sources: weights of networks that transfer runs copy from; all: every run.")
+    nproc_per_node: int = Field(1, ge=1, description="Processes (GPUs) per run: >1 trains each run with DDP "
+                                "launched by torchrun; training.batch_size stays the images per optimizer step.")
 
 
 class Data(Strict):

@@ -46,10 +46,23 @@ def run_id(definition: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+# Training keys that change how a network is computed, not which network it is: not part of its id.
+EXECUTION_ONLY = ("checkpoint_every", "compile", "cudnn_benchmark", "channels_last")
+# Keys added later, left out of the id at their default so that earlier results keep their ids.
+LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1}
+
+
+def _defines_network(key: str, value: Any) -> bool:
+    if key in EXECUTION_ONLY:
+        return False
+    return key not in LATER_DEFAULTS or value != LATER_DEFAULTS[key]
+
+
 def _common(m: ResolvedManifest) -> dict[str, Any]:
     """What every network of the manifest shares: data, architecture, training recipe."""
     d = m.to_dict()
-    return {"dataset": d["dataset"], "data": d["data"], "model": d["model"], "training": d["training"],
+    training = {k: v for k, v in d["training"].items() if _defines_network(k, v)}
+    return {"dataset": d["dataset"], "data": d["data"], "model": d["model"], "training": training,
             "evaluation": d["evaluation"]}
 
 

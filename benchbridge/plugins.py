@@ -26,6 +26,7 @@ BUNDLED_FALLBACK = {
     "strategies": "benchbridge.builtins.strategies",
     "local_executor": "benchbridge.builtins.local_executor",
     "reporters": "benchbridge.builtins.reporters",
+    "submitit_executor": "benchbridge.builtins.submitit_executor",
 }
 
 pm = pluggy.PluginManager("benchbridge")

@@ -1,17 +1,25 @@
-"""Run the plan here, one network after another, in dependency order."""
+"""Run the plan here: one network after another in this process, or one per device in parallel worker processes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+import torch
+from pydantic import BaseModel, ConfigDict, Field
 
+from benchbridge import store
+from benchbridge.errors import UserError
 from benchbridge.execute import Job
+from benchbridge.execute.parallel import LOG_FILE, run_parallel
 from benchbridge.hookspecs import hookimpl
 
 
 class LocalOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    devices: list[int] | Literal["all"] | None = Field(
+        None, description="GPUs to spread independent runs over, one run per GPU at a time, each in its own "
+        "process (CUDA_VISIBLE_DEVICES); 'all': every visible GPU; null: one run after another in this process.")
 
 
 class LocalExecutor:
@@ -19,11 +27,27 @@ class LocalExecutor:
 
     name = "local"
     Options = LocalOptions
-    description = "this machine, one run after another"
+    description = "this machine: one run after another, or one run per GPU in parallel (devices)"
 
     def execute(self, job: Job, options: LocalOptions) -> None:
-        for run in job.pending():
-            job.run_one(run)
+        if options.devices is None:
+            for run in job.pending():
+                job.run_one(run)
+            return
+        devices = options.devices
+        if devices == "all":
+            devices = list(range(torch.cuda.device_count()))
+            if not devices:
+                raise UserError("execution.executor.options.devices is 'all' but no GPU is visible.",
+                                key="execution.executor.options.devices", hint="List device numbers, or "
+                                "leave devices out to run one network after another.")
+        job.dataset()  # prepared once here, not by several workers at the same time
+        failed = run_parallel(job, [str(d) for d in devices])
+        if failed:
+            logs = ", ".join(str(store.run_dir(job.output_dir, r.id) / LOG_FILE) for r in failed[:3])
+            raise UserError(f"{len(failed)} run(s) failed or could not start because a run they copy from "
+                            f"failed: {', '.join(r.id for r in failed)}.", file=str(job.output_dir),
+                            hint=f"See the worker logs ({logs}); run again to retry them.")
 
 
 @hookimpl

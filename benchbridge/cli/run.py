@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import click
@@ -9,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json
 from benchbridge.cli.report import print_table
-from benchbridge.execute import execute_plan
+from benchbridge.errors import UserError
+from benchbridge.execute import distributed, execute_plan
+from benchbridge.execute.checkpoint import Preempted
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
 from benchbridge.results import load_results, run_states
@@ -21,17 +25,17 @@ class RichEvents:
     def __init__(self, progress: Progress, pending: int) -> None:
         self.bar = progress
         self.grid = progress.add_task("grid", total=pending)
-        self.current: Any = None
+        self.tasks: dict[str, Any] = {}  # run id -> its bar (parallel executors run several at once)
 
     def started(self, run: Run) -> None:
         label = f"{run.condition} n={run.n} {run.split} s{run.seed}"
-        self.current = self.bar.add_task(label, total=None)
+        self.tasks[run.id] = self.bar.add_task(label, total=None)
 
     def progress(self, run: Run, done: int, total: int) -> None:
-        self.bar.update(self.current, completed=done, total=total)
+        self.bar.update(self.tasks[run.id], completed=done, total=total)
 
     def finished(self, run: Run, metrics: dict[str, Any]) -> None:
-        self.bar.remove_task(self.current)
+        self.bar.remove_task(self.tasks.pop(run.id))
         self.bar.console.print(
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
             f"({metrics['wall_time_s']:.1f}s)", highlight=False)
@@ -42,18 +46,45 @@ class RichEvents:
 @manifest_argument
 @overrides_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the results table as JSON to stdout.")
-def run(manifest: str, overrides: tuple[str, ...], as_json: bool) -> None:
+@click.option("--nproc-per-node", type=click.IntRange(min=1), default=None,
+              help="Train each run with DDP on this many processes (GPUs), launched with torchrun.")
+def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node: int | None) -> None:
     """Train every network of MANIFEST not yet finished; KEY=VALUE overrides apply before validation."""
+    if nproc_per_node:
+        overrides = (*overrides, f"execution.nproc_per_node={nproc_per_node}")
     m = load_manifest(manifest, list(overrides))
+    nproc = m.raw.execution.nproc_per_node
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        sys.exit(_torchrun(m, manifest, overrides, as_json, nproc))
     runs = make_plan(m)
+    if not distributed.is_main_process():
+        execute_plan(m, runs)
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=False) as progress:
-        job = execute_plan(m, runs, RichEvents(progress, len(runs)))
+        try:
+            job = execute_plan(m, runs, RichEvents(progress, len(runs)))
+        except Preempted as exc:
+            err_console.print(f"[yellow]stopped:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(128 + exc.signum)
     results = load_results(job.output_dir)
     if as_json:
         print_json(_results_json(results))
     else:
         print_table(results, title=f"top-1 on the target half: {job.output_dir}")
+
+
+def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:
+    """Start this command again under torchrun with `nproc` workers; its exit status."""
+    entry, options = m.executor
+    if entry.name != "local" or getattr(options, "devices", None):
+        raise UserError(f"execution.nproc_per_node={nproc} trains one run on several processes; it works with "
+                        "the sequential 'local' executor only.", file=m.file, key="execution.nproc_per_node",
+                        hint="Set execution.executor to local without devices, or nproc_per_node to 1.")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "benchbridge", "run", manifest, *overrides, *(["--json"] if as_json else [])]
+    err_console.print(f"launching {nproc} processes with torchrun", highlight=False)
+    return subprocess.run(cmd, check=False).returncode
 
 
 def _results_json(results: list[Any]) -> list[dict[str, Any]]:

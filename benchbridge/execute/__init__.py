@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from benchbridge.execute import distributed
 from benchbridge.execute.job import Events, Job, NoEvents, OutputLock, prepare_output, start_job
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run
@@ -15,9 +18,21 @@ __all__ = ["Events", "Job", "NoEvents", "OutputLock", "execute_plan", "prepare_o
 def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,
                  output_dir: Path | None = None) -> Job:
     """Run every pending run of the plan with the manifest's executor; finished runs are skipped."""
-    out = prepare_output(m, output_dir)
-    with OutputLock(out):
-        job = start_job(m, plan, out, events)
-        entry, options = m.executor
-        entry.obj.execute(job, options)
+    with distributed.session(torch.device(_wanted_device(m))):
+        if not distributed.is_main():  # a torchrun worker: rank 0 holds the lock and writes the plan
+            distributed.barrier()
+            job = Job(m.to_dict(), Path(output_dir or m.raw.output_dir), plan, m.file)
+            m.executor[0].obj.execute(job, m.executor[1])
+            return job
+        out = prepare_output(m, output_dir)
+        with OutputLock(out):
+            job = start_job(m, plan, out, events)
+            distributed.barrier()
+            entry, options = m.executor
+            entry.obj.execute(job, options)
     return job
+
+
+def _wanted_device(m: ResolvedManifest) -> str:
+    wanted = m.raw.execution.device
+    return ("cuda" if torch.cuda.is_available() else "cpu") if wanted == "auto" else wanted

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+import yaml
 
 from benchbridge import store
 from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError, within
+from benchbridge.execute import distributed
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.plan import Run, plan_to_json
@@ -56,7 +58,7 @@ class Job:
         wanted = self.resolved.raw.execution.device
         if wanted == "auto":
             wanted = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(wanted)
+        return distributed.local_device(torch.device(wanted))
 
     def dataset(self) -> DatasetSource:
         entry, opts = self.resolved.dataset
@@ -78,11 +80,19 @@ class Job:
             torch.set_num_threads(threads)
         setup = RunSetup(m, self.dataset(), self.output_dir, self.device())
         save = m.raw.execution.save_weights == "all" or self.is_source(run)
-        store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
+        if distributed.is_main():
+            store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
         self.events.started(run)
         metrics = train_run(run, setup, save, lambda done, total: self.events.progress(run, done, total))
         self.events.finished(run, metrics)
         return metrics
+
+    @classmethod
+    def load(cls, output_dir: Path) -> "Job":
+        """The job saved in an output directory by `start_job` (for worker processes)."""
+        manifest = yaml.safe_load((output_dir / store.MANIFEST_FILE).read_text())
+        plan = [Run.from_dict(r) for r in store.read_json(output_dir / store.PLAN_FILE)]
+        return cls(manifest, output_dir, plan)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

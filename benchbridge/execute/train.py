@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import math
+import platform
+import resource
+import signal
+import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +16,14 @@ from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from benchbridge import registry, store
 from benchbridge.data.base import DatasetSource
 from benchbridge.data.augment import resolve_preset
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
+from benchbridge.execute import checkpoint, distributed
 from benchbridge.manifest import Evaluation, ResolvedManifest, Training
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
@@ -76,26 +83,62 @@ def count_samples(dataset: DatasetSource, split: str, classes: list[int]) -> int
     return sum(int(counts[c]) for c in classes)
 
 
-def evaluate(net: Network, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             device: torch.device) -> dict[str, float]:
+def evaluate(net: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+             precision: str = "fp32", channels_last: bool = False) -> dict[str, float]:
+    """Top-1/top-5/loss over every image; under DDP each rank scores its rows of each batch and counts are summed."""
     net.eval()
+    rank, world = distributed.rank(), distributed.world_size()
     correct1 = correct5 = seen = 0
     loss = 0.0
     with torch.no_grad():
         for x, y in batches:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            out = net(x)
+            x, y = _rows(x, rank, world), _rows(y, rank, world)
+            x, y = _to(x, device, channels_last), y.to(device, non_blocking=True)
+            with _autocast(device, precision):
+                out = net(x)
+            out = out.float()
             loss += F.cross_entropy(out, y, reduction="sum").item()
             top = out.topk(min(5, out.shape[1]), dim=1).indices
             correct1 += (top[:, 0] == y).sum().item()
             correct5 += (top == y[:, None]).any(dim=1).sum().item()
             seen += len(y)
     net.train()
-    return {"top1": correct1 / seen, "top5": correct5 / seen, "val_loss": loss / seen, "val_images": seen}
+    correct1, correct5, loss, seen = distributed.all_sum([correct1, correct5, loss, seen], device)
+    return {"top1": correct1 / seen, "top5": correct5 / seen, "val_loss": loss / seen, "val_images": int(seen)}
+
+
+def _rows(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """This rank's share of a global batch: rows rank, rank+world, ... (every row once over the ranks)."""
+    return t if world == 1 else t[rank::world]
+
+
+def _to(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands: what a checkpoint saves besides weights, optimizer, curve, timings and RNGs."""
+
+    it: int = 0
+    epoch: int = 0
+    step: int = 0  # batches of `epoch` already consumed
+    images: int = 0
+    last_loss: float = float("nan")
+    wall_s: float = 0.0  # wall time of earlier attempts (a resumed run adds it)
 
 
 class Trainer:
     """One run's training loop: SGD over the target half's shards, evaluations on its validation images."""
+
+    current: "Trainer | None" = None  # the run training in this process (submitit's checkpoint() asks it)
 
     def __init__(self, run: Run, setup: RunSetup, progress: Progress | None = None) -> None:
         self.run, self.setup, self.progress = run, setup, progress
@@ -111,6 +154,13 @@ class Trainer:
         self.total = self.t.iterations or self.t.epochs * self.iters_per_epoch  # type: ignore[operator]
         self.curve: list[dict[str, Any]] = []
         self.timing = {"data_s": 0.0, "compute_s": 0.0, "eval_s": 0.0}
+        self.world = distributed.world_size()
+        self.ckpt_path = checkpoint.path_of(setup.output_dir, run.id)
+        self.stop = checkpoint.StopFlag()
+        self._boundary: tuple[Network, torch.optim.Optimizer, LoopState] | None = None
+        self._start = time.perf_counter()
+        self._loss_sum = torch.zeros(())
+        self._loss_n = 0
 
     def loader(self, split: str, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         train = split == "train"
@@ -134,54 +184,149 @@ class Trainer:
             self.skipped += loader.skipped
 
     def fit(self) -> tuple[Network, dict[str, Any]]:
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
+        torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
         opt = make_optimizer(groups, self.t)
+        ls = self._restore(net, opt)
+        model = self._wrap(net)
         net.train()
-        it, epoch, images, last_loss = 0, 0, 0, float("nan")
-        while it < self.total:
+        Trainer.current = self
+        try:
+            with self.stop.installed():  # a signal after the last step: the run finishes, then the job stops
+                self._loop(net, model, opt, ls, start)
+                if not self.curve or self.curve[-1]["iteration"] != ls.it:
+                    self._evaluate(net, ls)
+        finally:
+            Trainer.current = None
+        return net, self._metrics(net, ls, ls.wall_s + time.perf_counter() - start)
+
+    def _loop(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
+              start: float) -> None:
+        self._boundary = (net, opt, ls)
+        while ls.it < self.total:
             tick = time.perf_counter()
-            for x, y in self.loader("train", epoch):
+            batches = iter(self.loader("train", ls.epoch))
+            for _ in range(ls.step):  # resumed mid-epoch: the order is a function of (seed, epoch)
+                next(batches, None)
+            for x, y in batches:
+                self._boundary = None
                 now = time.perf_counter()
                 self.timing["data_s"] += now - tick
-                last_loss = self._step(net, opt, x, y, it)
-                it += 1
-                images += len(y)
+                self._step(model, opt, x, y, ls.it)
+                if self.setup.device.type == "cuda":
+                    torch.cuda.synchronize(self.setup.device)  # compute_s counts the GPU's work, not launches
+                ls.it, ls.step, ls.images = ls.it + 1, ls.step + 1, ls.images + len(y)
                 tick = time.perf_counter()
                 self.timing["compute_s"] += tick - now
-                if self.e.every and it % self.e.every == 0:
-                    self._evaluate(net, it, epoch, last_loss)
-                    tick = time.perf_counter()
+                if self.e.every and ls.it % self.e.every == 0:
+                    self._evaluate(net, ls)
                 if self.progress:
-                    self.progress(it, self.total)
-                if it >= self.total:
+                    self.progress(ls.it, self.total)
+                self._maybe_checkpoint(net, opt, ls, start)
+                self._boundary = (net, opt, ls)
+                tick = time.perf_counter()
+                if ls.it >= self.total:
                     break
-            epoch += 1
+            self._boundary = None  # until the epoch's evaluation is in the curve
+            ls.epoch, ls.step = ls.epoch + 1, 0
             if not self.e.every:
-                self._evaluate(net, it, epoch, last_loss)
-        if not self.curve or self.curve[-1]["iteration"] != it:
-            self._evaluate(net, it, epoch, last_loss)
-        return net, self._metrics(net, it, images, time.perf_counter() - start)
+                self._evaluate(net, ls)
+            self._boundary = (net, opt, ls)
 
-    def _step(self, net: Network, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, it: int) -> float:
+    def _wrap(self, net: Network) -> torch.nn.Module:
+        """The module the loop calls: channels-last, compiled and/or DDP-wrapped as the manifest asks."""
+        if self.t.channels_last:
+            net.to(memory_format=torch.channels_last)
+        model: torch.nn.Module = torch.compile(net) if self.t.compile else net
+        if self.world > 1:
+            dev = self.setup.device
+            model = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+        return model
+
+    def _step(self, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+              it: int) -> None:
+        """One optimizer step over the global batch (x, y): this rank's rows, in `accumulation` micro-batches."""
         factor = lr_factor(self.t, it, self.total, self.iters_per_epoch)
         for g in opt.param_groups:
             g["lr"] = self.t.lr * g["lr_mult"] * factor
-        x, y = x.to(self.setup.device, non_blocking=True), y.to(self.setup.device, non_blocking=True)
-        loss = F.cross_entropy(net(x), y)
+        scale = self.world / len(y)  # DDP averages over ranks: sum / batch x world gives the global mean
+        rank = distributed.rank()
+        x, y = _rows(x, rank, self.world), _rows(y, rank, self.world)
+        x, y = _to(x, self.setup.device, self.t.channels_last), y.to(self.setup.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        chunks = list(zip(x.chunk(self.t.accumulation), y.chunk(self.t.accumulation))) or [(x, y)]
+        total = torch.zeros((), device=self.setup.device)
+        for i, (xc, yc) in enumerate(chunks):
+            sync = self.world == 1 or i == len(chunks) - 1
+            with nullcontext() if sync else model.no_sync():  # type: ignore[operator]
+                with _autocast(self.setup.device, self.t.precision):
+                    out = model(xc)
+                loss = F.cross_entropy(out.float(), yc, reduction="sum")
+                (loss * scale).backward()
+            total += loss.detach()
         opt.step()
-        return loss.item()
+        self._loss_sum, self._loss_n = total, len(y)
 
-    def _evaluate(self, net: Network, it: int, epoch: int, train_loss: float) -> None:
+    def _train_loss(self) -> float:
+        """Mean training loss of the last batch (over every rank's rows)."""
+        if self._loss_n == 0 and self.world == 1:
+            return float("nan")
+        s, n = distributed.all_sum([float(self._loss_sum), float(self._loss_n)], self.setup.device)
+        return s / n if n else float("nan")
+
+    def _evaluate(self, net: Network, ls: LoopState) -> None:
         tick = time.perf_counter()
-        result = evaluate(net, self.loader("val", 0), self.setup.device)
+        ls.last_loss = self._train_loss()
+        result = evaluate(net, self.loader("val", 0), self.setup.device, self.t.precision, self.t.channels_last)
         self.timing["eval_s"] += time.perf_counter() - tick
-        lr = self.t.lr * lr_factor(self.t, max(it - 1, 0), self.total, self.iters_per_epoch)
-        self.curve.append({"iteration": it, "epoch": epoch, "train_loss": train_loss, "lr": lr, **result})
+        lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch)
+        self.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss, "lr": lr,
+                           **result})
 
-    def _metrics(self, net: Network, it: int, images: int, wall: float) -> dict[str, Any]:
+    # --- checkpoints ------------------------------------------------------------------------------------------
+
+    def _restore(self, net: Network, opt: torch.optim.Optimizer) -> LoopState:
+        """Load the run's checkpoint, if any, into the network, the optimizer and this trainer."""
+        state = checkpoint.load(self.ckpt_path)
+        if state is None:
+            return LoopState()
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        self.curve, self.timing = state["curve"], state["timing"]
+        self._loss_sum, self._loss_n = torch.tensor(state["loss"][0]), state["loss"][1]
+        checkpoint.set_rng_state(state["rng"])
+        return LoopState(**state["loop"])
+
+    def _state(self, net: Network, opt: torch.optim.Optimizer, ls: LoopState, start: float) -> dict[str, Any]:
+        loop = {**ls.__dict__, "wall_s": ls.wall_s + time.perf_counter() - start}
+        return {"net": net.state_dict(), "opt": opt.state_dict(), "loop": loop, "curve": self.curve,
+                "timing": dict(self.timing), "loss": (float(self._loss_sum), self._loss_n),
+                "rng": checkpoint.rng_state(), "world_size": self.world}
+
+    def _maybe_checkpoint(self, net: Network, opt: torch.optim.Optimizer, ls: LoopState, start: float) -> None:
+        """Save every `checkpoint_every` iterations, and on a preemption signal (then stop: Preempted)."""
+        every = self.t.checkpoint_every
+        due = bool(every and ls.it % every == 0 and ls.it < self.total)
+        signum = self.stop.signum
+        stop = distributed.any_rank(signum is not None, self.setup.device) if self.world > 1 else signum is not None
+        if not (due or stop):
+            return
+        if distributed.is_main():
+            checkpoint.save(self.ckpt_path, self._state(net, opt, ls, start))
+        distributed.barrier()
+        if stop:
+            raise checkpoint.Preempted(self.run.id, signum or signal.SIGTERM)
+
+    def checkpoint_now(self) -> bool:
+        """Save a checkpoint if the loop is between steps (for submitit's checkpoint()); False otherwise."""
+        if self._boundary is None or not distributed.is_main():
+            return False
+        net, opt, ls = self._boundary
+        checkpoint.save(self.ckpt_path, self._state(net, opt, ls, self._start))
+        return True
+
+    def _metrics(self, net: Network, ls: LoopState, wall: float) -> dict[str, Any]:
         final = self.curve[-1]
         k = min(self.e.best_k, len(self.curve))
         best = sorted((p["top1"] for p in self.curve), reverse=True)[:k]
@@ -190,20 +335,40 @@ class Trainer:
         return {
             "run_id": self.run.id, "condition": self.run.condition, "n": self.run.n, "split": self.run.split,
             "seed": self.run.seed, "top1": final["top1"], "top5": final["top5"],
-            "top1_best_k": sum(best) / k, "best_k": k, "iterations": it, "images_seen": images,
+            "top1_best_k": sum(best) / k, "best_k": k, "iterations": ls.it, "images_seen": ls.images,
             "wall_time_s": wall, **{f"{k2}": v for k2, v in self.timing.items()},
-            "images_per_s": images / train_s if train_s else 0.0, "trainable_params": trainable,
-            "device": str(self.setup.device), "torch": torch.__version__, "curve": self.curve,
-            "skipped_samples": self.skipped,
+            "images_per_s": ls.images / train_s if train_s else 0.0, "trainable_params": trainable,
+            "device": str(self.setup.device), "torch": torch.__version__, "skipped_samples": self.skipped,
+            **cost(self.setup.device, wall, self.world), "precision": self.t.precision, "curve": self.curve,
         }
+
+
+def cost(device: torch.device, wall_s: float, world: int) -> dict[str, Any]:
+    """Device-hours (wall time x devices), peak memory (GPU: max allocated; CPU: process peak RSS), device name."""
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(device)
+        name = torch.cuda.get_device_name(device)
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        name = platform.processor() or platform.machine() or "cpu"
+    return {"devices": world, "device_hours": wall_s * world / 3600, "peak_memory_bytes": int(peak),
+            "device_name": name}
 
 
 def train_run(run: Run, setup: RunSetup, save_weights: bool, progress: Progress | None = None) -> dict[str, Any]:
     """Train one run and write its weights (when asked) and, last, metrics.json."""
-    net, metrics = Trainer(run, setup, progress).fit()
+    trainer = Trainer(run, setup, progress)
+    net, metrics = trainer.fit()
     out = store.run_dir(setup.output_dir, run.id)
+    if not distributed.is_main():
+        distributed.barrier()
+        return metrics
     if save_weights:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         store.atomic_write(out / store.WEIGHTS_FILE, lambda p: torch.save(state, p))
     store.write_json(out / store.METRICS_FILE, metrics)
+    checkpoint.path_of(setup.output_dir, run.id).unlink(missing_ok=True)
+    distributed.barrier()
+    if trainer.stop.signum is not None:  # asked to stop while finishing this run: stop before the next one
+        raise checkpoint.Preempted(run.id, trainer.stop.signum, finished=True)
     return metrics

@@ -19,7 +19,7 @@ from benchbridge.execute.checkpoint import CHECKPOINT_FILE, Preempted
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
 
-from test_end_to_end import tiny_manifest
+from grids import tiny_manifest
 
 pytestmark = pytest.mark.slow
 

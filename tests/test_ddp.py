@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from benchbridge import store
 from benchbridge.cli import main
 
-from test_end_to_end import tiny_manifest
+from grids import tiny_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -13,26 +13,7 @@ from benchbridge.cli import main
 from benchbridge.execute.train import seed_of
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run
-
-
-def tiny_manifest(tmp_path: Path, out: str = "out") -> Path:
-    data = {
-        "name": "tiny",
-        "output_dir": str(tmp_path / out),
-        "dataset": {"name": "synthetic", "options": {"classes": 6, "image_size": 16, "train_per_class": 24,
-                                                     "val_per_class": 8, "root": str(tmp_path / "data")}},
-        "model": {"name": "alexnet", "options": {"input_size": 16, "width": 0.125, "fc_width": 32,
-                                                 "init": "kaiming", "preprocess": "standard"}},
-        "splits": [{"name": "random", "options": {"seed": 1}},
-                   {"name": "natural_manmade", "conditions": ["AnB"]}],
-        "conditions": ["BnB", "BnB+", "AnB", "AnB+", "random_frozen"],
-        "layers": [1, 3, 7],
-        "training": {"lr": 0.02, "batch_size": 16, "epochs": 2},
-        "execution": {"device": "cpu", "threads": 1, "save_weights": "all"},
-    }
-    path = tmp_path / f"{out}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from grids import tiny_manifest
 
 
 def run_cli(*args: str):

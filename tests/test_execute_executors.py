@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from benchbridge import store
 from benchbridge.cli import main
 
-from test_end_to_end import tiny_manifest
+from grids import tiny_manifest
 
 pytestmark = pytest.mark.slow
 TIMINGS = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes"}

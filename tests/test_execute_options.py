@@ -10,7 +10,7 @@ from benchbridge.execute.train import RunSetup, Trainer, build_network, make_opt
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
 
-from test_end_to_end import tiny_manifest
+from grids import tiny_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -114,3 +114,9 @@ def test_missing_data_is_a_clear_error(paper_manifest, write_manifest, tmp_path)
     result = invoke("run", write_manifest(data))
     assert result.exit_code == 2, result.output
     assert "no-imagenet" in result.output and "data prepare" in result.output
+
+
+def test_brackets_in_an_error_message_are_printed_as_written(paper_manifest, write_manifest):
+    result = invoke("plan", write_manifest(mutate(paper_manifest, ("layers",), [1, 9])))
+    assert result.exit_code == 2
+    assert "layers [9] are out of range" in result.output  # not eaten as rich markup

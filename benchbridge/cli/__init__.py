@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from benchbridge.cli._console import err_console
+from benchbridge.cli._console import say
 from benchbridge.errors import UserError
 from benchbridge.plugins import load_problems
 
@@ -19,12 +19,12 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            say("Error:", "bold red", str(exc))
             sys.exit(2)
         finally:
             if ctx.invoked_subcommand != "plugins":
                 for problem in load_problems:
-                    err_console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
+                    say("warning:", "yellow", problem)
 
 
 @click.group(cls=Group)

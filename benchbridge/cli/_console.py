@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 err_console = Console(stderr=True)
 out_console = Console()  # human-readable tables; with --json, stdout holds only JSON
@@ -22,3 +23,8 @@ def overrides_argument(f: Any) -> Any:
 
 def manifest_argument(f: Any) -> Any:
     return click.argument("manifest", type=click.Path(dir_okay=False))(f)
+
+
+def say(label: str, style: str, message: str) -> None:
+    """A labelled line on stderr; the message is printed as is (brackets in it are not rich markup)."""
+    err_console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True)

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from benchbridge import registry
-from benchbridge.cli._console import err_console, out_console, print_json
+from benchbridge.cli._console import say, out_console, print_json
 from benchbridge.plugins import load_plugins, load_problems, plugin_packages
 
 
@@ -40,7 +40,7 @@ def plugins(as_json: bool) -> None:
         table.add_row(p["name"], p["package"], provides or "-")
     out_console.print(table)
     for problem in load_problems:
-        err_console.print(f"[yellow]warning:[/] {problem}", highlight=False)
+        say("warning:", "yellow", problem)
 
 
 @click.command()

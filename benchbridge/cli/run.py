@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json
+from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json, say
 from benchbridge.cli.report import print_table
 from benchbridge.errors import UserError
 from benchbridge.execute import distributed, execute_plan
@@ -65,7 +65,7 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
         try:
             job = execute_plan(m, runs, RichEvents(progress, len(runs)))
         except Preempted as exc:
-            err_console.print(f"[yellow]stopped:[/] {exc}", highlight=False, soft_wrap=True)
+            say("stopped:", "yellow", str(exc))
             sys.exit(128 + exc.signum)
     results = load_results(job.output_dir)
     if as_json:

@@ -117,6 +117,6 @@ def test_missing_data_is_a_clear_error(paper_manifest, write_manifest, tmp_path)
 
 
 def test_brackets_in_an_error_message_are_printed_as_written(paper_manifest, write_manifest):
-    result = invoke("plan", write_manifest(mutate(paper_manifest, ("layers",), [1, 9])))
+    result = invoke("plan", write_manifest(mutate(paper_manifest, ("model", "name"), "alexnet[slurm]")))
     assert result.exit_code == 2
-    assert "layers [9] are out of range" in result.output  # not eaten as rich markup
+    assert "unknown model 'alexnet[slurm]'" in result.output  # not eaten as rich markup

@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from benchbridge import registry, store
 from benchbridge.data.base import DatasetSource
+from benchbridge.errors import UserError
 from benchbridge.data.augment import resolve_preset
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
@@ -148,7 +149,7 @@ class Trainer:
         entry, opts = m.model
         self.data_config = entry.obj.data_config(m.raw.model.name, opts)
         self.d = m.raw.data
-        n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
+        n_train = self.n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
         self.skipped = 0
         self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
         self.total = self.t.iterations or self.t.epochs * self.iters_per_epoch  # type: ignore[operator]
@@ -187,6 +188,7 @@ class Trainer:
         start = self._start = time.perf_counter()
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
+        self._check_last_batch(net)
         opt = make_optimizer(groups, self.t)
         ls = self._restore(net, opt)
         model = self._wrap(net)
@@ -200,6 +202,16 @@ class Trainer:
         finally:
             Trainer.current = None
         return net, self._metrics(net, ls, ls.wall_s + time.perf_counter() - start)
+
+    def _check_last_batch(self, net: Network) -> None:
+        """BatchNorm cannot train on one image: refuse a recipe whose epochs end with a batch of one."""
+        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+        if has_bn and self.t.batch_size > 1 and self.n_train % self.t.batch_size == 1:
+            raise UserError(
+                f"every epoch of this run would end with a batch of one image ({self.n_train} training images, "
+                f"batch_size {self.t.batch_size}), and the model's BatchNorm layers cannot train on one image.",
+                file=self.setup.manifest.file, key="training.batch_size",
+                hint="Choose a batch_size that leaves more than one image over, or change data.images_per_class.")
 
     def _loop(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
               start: float) -> None:

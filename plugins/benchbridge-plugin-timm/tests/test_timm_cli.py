@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 pytest.importorskip("benchbridge_timm")
@@ -43,3 +44,19 @@ def test_timm_manifests_validate_and_plan(manifest):
     runs = json.loads(cli("plan", str(REPO / "manifests" / manifest), "--json").stdout)
     assert {r["n"] for r in runs if r["condition"] == "AnB"} <= {1, 2, 3, 4, 5}
     assert any(r["condition"] == "AnB" for r in runs)
+
+
+def test_an_epoch_ending_in_a_one_image_batch_is_refused_for_batchnorm_models(tmp_path):
+    """10 training images in batches of 3 leave one image over: BatchNorm cannot train on it."""
+    manifest = tmp_path / "bn.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "name": "bn", "output_dir": str(tmp_path / "out"),
+        "dataset": {"name": "synthetic", "options": {"classes": 4, "image_size": 16, "train_per_class": 5,
+                                                     "val_per_class": 2, "root": str(tmp_path / "data")}},
+        "model": {"name": "timm/resnet18", "options": {"input_size": 16}},
+        "splits": [{"name": "random"}], "conditions": ["AnB"], "layers": [1],
+        "training": {"batch_size": 3, "epochs": 1}, "execution": {"device": "cpu", "threads": 1},
+    }))
+    result = CliRunner().invoke(main, ["run", str(manifest)])
+    assert result.exit_code == 2, result.output
+    assert "training.batch_size" in result.output and "batch of one image" in result.output

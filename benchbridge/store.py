@@ -18,6 +18,15 @@ WEIGHTS_FILE = "weights.pt"
 LOCK_FILE = ".lock"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
+
+
 def run_dir(output_dir: Path, run_id: str) -> Path:
     return output_dir / RUNS_DIR / run_id
 
@@ -34,6 +43,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -33,7 +33,6 @@ class HtmlReporter:
 
         path = out / "report.html"
         store.write_text(path, html.render(report))
-        path.chmod(0o644)  # a page to share, not a private temporary file
         return path
 
 
@@ -49,7 +48,6 @@ class MarkdownReporter:
 
         path = out / "report.md"
         store.write_text(path, markdown.render(report, out))
-        path.chmod(0o644)
         return path
 
 

@@ -1,0 +1,33 @@
+"""Atomic writes: readers see the old file or the new one, with the permissions of an ordinary file."""
+
+import os
+
+import pytest
+
+from benchbridge import store
+
+
+def test_atomic_write_replaces_whole_files_with_umask_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = tmp_path / "sub" / "metrics.json"
+        store.write_json(path, {"top1": 0.5})
+        store.write_json(path, {"top1": 0.75})
+        assert store.read_json(path) == {"top1": 0.75}
+        assert path.stat().st_mode & 0o777 == 0o666 & ~store._UMASK  # not mkstemp's private 0600
+        assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]  # no temporary file left behind
+    finally:
+        os.umask(mask)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "metrics.json"
+    store.write_text(path, "old")
+
+    def broken(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        store.atomic_write(path, broken)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

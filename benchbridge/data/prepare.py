@@ -23,7 +23,8 @@ import webdataset as wds
 from PIL import Image
 
 from benchbridge.data.base import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
-from benchbridge.data.shards import SHARD_RE, TAR_MTIME, TMP_RE, shard_name, write_index
+from benchbridge.data.shards import (SHARD_RE, TAR_MTIME, TMP_RE, replace_atomically, shard_name, tmp_path,
+                                     write_index)
 from benchbridge.errors import UserError
 
 PLAN_FILE = ".prepare.json"
@@ -92,15 +93,13 @@ class _Job:
 def _write_shard(job: _Job) -> tuple[str, int, str | None]:
     """Encode and write one shard under a temporary name, then rename it into place; (split, count, error)."""
     final = Path(job.out) / shard_name(job.split, job.number)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    tmp = tmp_path(final)
     try:
         with wds.TarWriter(str(tmp), mtime=TAR_MTIME, mode=0o644) as writer:
             for i, (path, cls) in enumerate(job.files):
                 writer.write({"__key__": f"{job.split}_{job.first + i:08d}", "jpg": encode_file(Path(path), job.enc),
                               "cls": str(cls).encode("ascii")})
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        replace_atomically(tmp, final)
     except UserError as exc:
         tmp.unlink(missing_ok=True)
         return job.split, 0, str(exc)

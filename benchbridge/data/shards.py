@@ -29,11 +29,13 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def _tmp_path(path: Path) -> Path:
+def tmp_path(path: Path) -> Path:
+    """A hidden per-process temporary name beside `path`."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def _replace_atomically(tmp: Path, final: Path) -> None:
+def replace_atomically(tmp: Path, final: Path) -> None:
+    """Flush `tmp` to disk and rename it over `final`."""
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
@@ -74,7 +76,7 @@ class _SplitWriter:
     def _roll(self) -> None:
         self._finish_shard()
         name = shard_name(self.split, len(self.shards))
-        self._tmp = _tmp_path(self.out / name)
+        self._tmp = tmp_path(self.out / name)
         self._writer = wds.TarWriter(str(self._tmp), mtime=TAR_MTIME, mode=0o644)
         self.shards.append(name)
         self.shard_counts.append(0)
@@ -84,7 +86,7 @@ class _SplitWriter:
         if self._writer is None or self._tmp is None:
             return
         self._writer.close()
-        _replace_atomically(self._tmp, self.out / self.shards[-1])
+        replace_atomically(self._tmp, self.out / self.shards[-1])
         self._writer, self._tmp = None, None
 
     def close(self) -> dict[str, Any]:
@@ -137,9 +139,9 @@ def _write_split(out: Path, split: str, num_classes: int, items: Iterable[Sample
 def write_index(out: Path, index: dict[str, Any]) -> None:
     """Write `dataset.json` atomically (temp file, fsync, rename)."""
     final = out / INDEX_FILE
-    tmp = _tmp_path(final)
+    tmp = tmp_path(final)
     tmp.write_text(json.dumps(index, indent=1) + "\n")
-    _replace_atomically(tmp, final)
+    replace_atomically(tmp, final)
 
 
 def read_index(root: Path) -> dict[str, Any] | None:

@@ -79,11 +79,6 @@ def lr_factor(t: Training, it: int, total: int, iters_per_epoch: int) -> float:
     return s.gamma ** (it // step)
 
 
-def count_samples(dataset: DatasetSource, split: str, classes: list[int]) -> int:
-    counts = dataset.index["splits"][split]["class_counts"]
-    return sum(int(counts[c]) for c in classes)
-
-
 def evaluate(net: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
              precision: str = "fp32", channels_last: bool = False) -> dict[str, float]:
     """Top-1/top-5/loss over every image; under DDP each rank scores its rows of each batch and counts are summed."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from benchbridge import registry
 from benchbridge.errors import UserError
@@ -94,7 +94,11 @@ class Evaluation(Strict):
 class Execution(Strict):
     executor: Component = Field(default_factory=lambda: Component(name="local"))
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice).")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per run (default: torch's choice; "
+                                "1 when several workers run at once).")
+    workers: PositiveInt | Literal["auto"] = Field(
+        1, description="CPU runs trained at the same time, each in its own worker process (the local executor, "
+        "device cpu). 'auto': one per CPU core. Results do not depend on it (for a fixed `threads`).")
     num_workers: int = Field(0, ge=0, description="Data-loading worker processes per run.")
     cache_data: bool = Field(False, description="Keep decoded images in memory after a run's first pass "
                              "(small datasets trained many times over).")

@@ -1,4 +1,6 @@
-"""Executors: one run per (fake) device in parallel, and submitit's local executor; bases before transfer runs."""
+"""Executors: CPU worker processes in parallel, and submitit's local executor; bases before transfer runs."""
+
+import shutil
 
 import pytest
 import yaml
@@ -6,6 +8,8 @@ from click.testing import CliRunner
 
 from benchbridge import store
 from benchbridge.cli import main
+from benchbridge.execute import Job
+from benchbridge.execute.parallel import cpu_pool
 
 from grids import tiny_manifest
 
@@ -13,13 +17,14 @@ pytestmark = pytest.mark.slow
 TIMINGS = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes"}
 
 
-def three_runs(tmp, out, executor=None):
+def three_runs(tmp, out, executor=None, **execution):
     path = tiny_manifest(tmp, out)
     data = yaml.safe_load(path.read_text())
     data["splits"] = [{"name": "random", "options": {"seed": 1}}]
     data.update(conditions=["AnB"], layers=[1])
     if executor:
         data["execution"]["executor"] = executor
+    data["execution"].update(execution)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -50,13 +55,25 @@ def assert_sources_finished_first(out):
     assert any(run["depends_on"] for run in plan)
 
 
-def test_local_executor_runs_one_run_per_device_in_parallel(reference):
+def test_cpu_workers_train_in_parallel_with_the_same_results(reference):
     tmp, ref = reference
-    executor = {"name": "local", "options": {"devices": [0, 1]}}  # fake devices: CPU worker processes
-    out, metrics = run_grid(three_runs(tmp, "parallel", executor))
-    assert metrics == ref  # same results as one run after another in this process
+    out, metrics = run_grid(three_runs(tmp, "parallel", workers=2))
+    assert metrics == ref  # bit-identical to one run after another in this process
     assert_sources_finished_first(out)
-    assert all((store.run_dir(out, r) / "worker.log").is_file() for r in metrics)
+
+
+def test_a_run_failing_in_a_worker_process_writes_its_traceback_to_the_log(reference, tmp_path):
+    tmp, _ = reference
+    out = tmp_path / "copy"
+    shutil.copytree(tmp / "ref", out)
+    job = Job.load(out)
+    transfer = next(r for r in job.plan if r.depends_on)
+    for run_id in (transfer.id, *transfer.depends_on):  # the transfer run's source is no longer finished
+        (store.run_dir(out, run_id) / store.METRICS_FILE).unlink()
+    with cpu_pool(1, 1) as launch:
+        assert launch(job, transfer, "cpu0") == 1
+    log = (store.run_dir(out, transfer.id) / "worker.log").read_text()
+    assert "Traceback" in log and "started before the runs it copies from" in log
 
 
 def test_submitit_local_executor_runs_bases_then_transfers(reference):

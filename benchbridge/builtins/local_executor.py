@@ -1,4 +1,5 @@
-"""Run the plan here: one network after another in this process, or one per device in parallel worker processes."""
+"""Run the plan on this machine: one network after another in this process, one per GPU, or several CPU runs at once
+in worker processes (execution.workers)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from benchbridge import store
 from benchbridge.errors import UserError
 from benchbridge.execute import Job
-from benchbridge.execute.parallel import LOG_FILE, run_parallel
+from benchbridge.execute.devices import check_gpu_indices, worker_count
+from benchbridge.execute.parallel import LOG_FILE, cpu_pool, run_parallel
 from benchbridge.hookspecs import hookimpl
+from benchbridge.plan import Run
 
 
 class LocalOptions(BaseModel):
@@ -19,35 +22,48 @@ class LocalOptions(BaseModel):
 
     devices: list[int] | Literal["all"] | None = Field(
         None, description="GPUs to spread independent runs over, one run per GPU at a time, each in its own "
-        "process (CUDA_VISIBLE_DEVICES); 'all': every visible GPU; null: one run after another in this process.")
+        "process (CUDA_VISIBLE_DEVICES); 'all': every visible GPU; null: no GPU fan-out (CPU runs follow "
+        "execution.workers).")
 
 
 class LocalExecutor:
-    """Runs pending runs in this process, sequentially, in the plan's dependency order."""
+    """Runs pending runs on this machine, in the plan's dependency order."""
 
     name = "local"
     Options = LocalOptions
-    description = "this machine: one run after another, or one run per GPU in parallel (devices)"
+    description = "this machine: one run after another, one run per GPU (devices), or CPU worker processes"
 
     def execute(self, job: Job, options: LocalOptions) -> None:
-        if options.devices is None:
+        if options.devices is not None:
+            self._on_gpus(job, options.devices)
+            return
+        workers = min(worker_count(job.resolved), len(job.pending()))
+        if workers <= 1:
             for run in job.pending():
                 job.run_one(run)
             return
-        devices = options.devices
+        job.dataset()  # prepared once here, not by several workers at the same time
+        with cpu_pool(workers, job.resolved.raw.execution.threads or 1) as launch:
+            _raise_failed(job, run_parallel(job, [f"cpu{i}" for i in range(workers)], launch))
+
+    def _on_gpus(self, job: Job, devices: list[int] | Literal["all"]) -> None:
+        key = "execution.executor.options.devices"
         if devices == "all":
             devices = list(range(torch.cuda.device_count()))
             if not devices:
-                raise UserError("execution.executor.options.devices is 'all' but no GPU is visible.",
-                                key="execution.executor.options.devices", hint="List device numbers, or "
-                                "leave devices out to run one network after another.")
-        job.dataset()  # prepared once here, not by several workers at the same time
-        failed = run_parallel(job, [str(d) for d in devices])
-        if failed:
-            logs = ", ".join(str(store.run_dir(job.output_dir, r.id) / LOG_FILE) for r in failed[:3])
-            raise UserError(f"{len(failed)} run(s) failed or could not start because a run they copy from "
-                            f"failed: {', '.join(r.id for r in failed)}.", file=str(job.output_dir),
-                            hint=f"See the worker logs ({logs}); run again to retry them.")
+                raise UserError(f"{key} is 'all' but no GPU is visible.", key=key, file=job.manifest_file,
+                                hint="List device numbers, or leave devices out to run on the CPU.")
+        check_gpu_indices(job.resolved, devices, key)
+        job.dataset()
+        _raise_failed(job, run_parallel(job, [str(d) for d in devices]))
+
+
+def _raise_failed(job: Job, failed: list[Run]) -> None:
+    if failed:
+        logs = ", ".join(str(store.run_dir(job.output_dir, r.id) / LOG_FILE) for r in failed[:3])
+        raise UserError(f"{len(failed)} run(s) failed or could not start because a run they copy from "
+                        f"failed: {', '.join(r.id for r in failed)}.", file=str(job.output_dir),
+                        hint=f"See the worker logs ({logs}); run again to retry them.")
 
 
 @hookimpl

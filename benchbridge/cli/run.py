@@ -14,6 +14,7 @@ from benchbridge.cli.report import print_table
 from benchbridge.errors import UserError
 from benchbridge.execute import distributed, execute_plan
 from benchbridge.execute.checkpoint import Preempted
+from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
 from benchbridge.results import load_results, run_states
@@ -53,6 +54,7 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
     if nproc_per_node:
         overrides = (*overrides, f"execution.nproc_per_node={nproc_per_node}")
     m = load_manifest(manifest, list(overrides))
+    check_devices(m)
     nproc = m.raw.execution.nproc_per_node
     if nproc > 1 and not distributed.launched_by_torchrun():
         sys.exit(_torchrun(m, manifest, overrides, as_json, nproc))

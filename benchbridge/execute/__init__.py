@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from benchbridge.execute import distributed
+from benchbridge.execute.devices import check_devices, wanted_device
 from benchbridge.execute.job import Events, Job, NoEvents, OutputLock, prepare_output, start_job
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run
@@ -18,7 +19,8 @@ __all__ = ["Events", "Job", "NoEvents", "OutputLock", "execute_plan", "prepare_o
 def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,
                  output_dir: Path | None = None) -> Job:
     """Run every pending run of the plan with the manifest's executor; finished runs are skipped."""
-    with distributed.session(torch.device(_wanted_device(m))):
+    check_devices(m)
+    with distributed.session(torch.device(wanted_device(m))):
         if not distributed.is_main():  # a torchrun worker: rank 0 holds the lock and writes the plan
             distributed.barrier()
             job = Job(m.to_dict(), Path(output_dir or m.raw.output_dir), plan, m.file)
@@ -32,7 +34,3 @@ def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,
             entry.obj.execute(job, options)
     return job
 
-
-def _wanted_device(m: ResolvedManifest) -> str:
-    wanted = m.raw.execution.device
-    return ("cuda" if torch.cuda.is_available() else "cpu") if wanted == "auto" else wanted

@@ -1,12 +1,17 @@
-"""Independent runs in parallel, one worker process per device, a transfer run only after the runs it copies from."""
+"""Independent runs in parallel: one worker process per GPU, or a pool of CPU worker processes; a transfer run
+starts only after the runs it copies from are finished."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from queue import Queue
 
 from benchbridge import store
@@ -28,6 +33,44 @@ def run_in_subprocess(job: Job, run: Run, device: str) -> int:
     with open(log, "w") as stream:
         return subprocess.run(worker_command(job, run), env=env, stdout=stream, stderr=subprocess.STDOUT,
                               check=False).returncode
+
+
+def _init_cpu_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _train_in_worker(job: Job, run: Run) -> int:
+    """In a pool process: train one run; a failure's traceback goes to the run's worker log, exit status 1."""
+    try:
+        job.run_one(run)
+        return 0
+    except BaseException:  # the parent only sees the status; the log says why
+        log = store.run_dir(job.output_dir, run.id) / LOG_FILE
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        return 1
+
+
+@contextmanager
+def cpu_pool(workers: int, threads: int) -> Iterator[Callable[[Job, Run, str], int]]:
+    """A `launch` for run_parallel that trains each run in one of `workers` long-lived processes.
+
+    The processes live for the whole grid, so a dataset cached in memory (execution.cache_data) is decoded once
+    per process, not once per run. Each process uses `threads` torch threads.
+    """
+    context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_cpu_worker,
+                             initargs=(threads,)) as pool:
+
+        def launch(job: Job, run: Run, _slot: str) -> int:
+            try:
+                return pool.submit(_train_in_worker, job, run).result()
+            except BrokenProcessPool:  # a worker was killed (out of memory, a signal): its run is not finished
+                return 1
+
+        yield launch
 
 
 def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str], int] = run_in_subprocess

@@ -1,8 +1,8 @@
 """Done-when check: a fresh venv with the core only, + this plugin, run the timm manifest, uninstall, clear error.
 
-The venv has no benchbridge: it links every package of the base interpreter's site-packages (torch, timm, ... are
-5 GB, so they are linked, not reinstalled) except benchbridge itself, then pip-installs copies of the core and of
-this plugin from source with --no-deps --no-index (no network).
+The venv has no benchbridge: it links every package of the environment running the tests (a venv, conda or the
+system Python: torch, timm, ... are 5 GB, so they are linked, not reinstalled) except benchbridge and its plugins,
+then pip-installs copies of the core and of this plugin from source with --no-deps --no-index (no network).
 """
 
 import json
@@ -20,17 +20,19 @@ PLUGIN = REPO / "plugins" / "benchbridge-plugin-timm"
 SKIP = ("benchbridge", "__editable__.benchbridge", "__editable___benchbridge")
 
 
-def base_site() -> Path:
-    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve().parents[1]
-    return Path(sysconfig.get_path("purelib", vars={"base": str(base), "platbase": str(base)}))
+def running_sites() -> list[Path]:
+    """The site-packages folders of the environment running the tests (not of the interpreter it was made from)."""
+    paths = sysconfig.get_paths()
+    return [Path(p) for p in dict.fromkeys((paths["purelib"], paths["platlib"])) if Path(p).is_dir()]
 
 
 def make_venv(root: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(root), "platbase": str(root)}))
-    for entry in base_site().iterdir():
-        if not entry.name.lower().startswith(SKIP) and not (site / entry.name).exists():
-            (site / entry.name).symlink_to(entry)
+    for source in running_sites():
+        for entry in source.iterdir():
+            if not entry.name.lower().startswith(SKIP) and not (site / entry.name).exists():
+                (site / entry.name).symlink_to(entry)
     return root / "bin"
 
 
@@ -60,8 +62,8 @@ TINY = ["training.epochs=1", "layers=[1]", "conditions=[AnB]", "training.batch_s
 
 @pytest.mark.slow
 def test_install_list_run_uninstall_in_a_fresh_venv(tmp_path):
-    if not base_site().is_dir():
-        pytest.skip("no base site-packages to link")
+    if not running_sites():
+        pytest.skip("the running environment has no site-packages folder to link")
     bin_dir = make_venv(tmp_path / "venv")
     py = str(bin_dir / "python")
     pip = [py, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index"]

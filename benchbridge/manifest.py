@@ -43,6 +43,15 @@ BUILTIN_CONDITIONS: dict[str, Condition] = {
     )
 }
 BASE_CONDITIONS = ("baseA", "baseB")
+CONDITION_ORDER = (*BASE_CONDITIONS, *BUILTIN_CONDITIONS)
+"""The conditions in the paper's order: every table, figure and listing sorts by it (custom ones last)."""
+
+
+def condition_key(condition: str) -> tuple[int, str]:
+    """Sort key: the paper's conditions in CONDITION_ORDER, then custom conditions by name."""
+    if condition in CONDITION_ORDER:
+        return CONDITION_ORDER.index(condition), ""
+    return len(CONDITION_ORDER), condition
 
 ConditionRef = str | Condition
 

@@ -51,10 +51,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write `text` atomically."""
     atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically."""
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 

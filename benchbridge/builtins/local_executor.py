@@ -7,11 +7,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge import store
-from benchbridge.errors import UserError
-from benchbridge.execute import Job
-from benchbridge.execute.parallel import LOG_FILE, run_parallel
-from benchbridge.hookspecs import hookimpl
+from benchbridge.api import WORKER_LOG_FILE, Job, UserError, hookimpl, run_parallel
 
 
 class LocalOptions(BaseModel):
@@ -29,6 +25,9 @@ class LocalExecutor:
     Options = LocalOptions
     description = "this machine: one run after another, or one run per GPU in parallel (devices)"
 
+    def supports_torchrun(self, options: LocalOptions) -> bool:
+        return options.devices is None  # one run at a time, here: torchrun may start its processes
+
     def execute(self, job: Job, options: LocalOptions) -> None:
         if options.devices is None:
             for run in job.pending():
@@ -44,7 +43,7 @@ class LocalExecutor:
         job.dataset()  # prepared once here, not by several workers at the same time
         failed = run_parallel(job, [str(d) for d in devices])
         if failed:
-            logs = ", ".join(str(store.run_dir(job.output_dir, r.id) / LOG_FILE) for r in failed[:3])
+            logs = ", ".join(str(job.run_dir(r.id) / WORKER_LOG_FILE) for r in failed[:3])
             raise UserError(f"{len(failed)} run(s) failed or could not start because a run they copy from "
                             f"failed: {', '.join(r.id for r in failed)}.", file=str(job.output_dir),
                             hint=f"See the worker logs ({logs}); run again to retry them.")

@@ -28,7 +28,9 @@ from benchbridge.splits import Split, SplitPlugin
 from benchbridge.store import atomic_write, write_json, write_text
 from benchbridge.strategies import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
 
-from benchbridge.api._protocols import ExecutorPlugin, ReporterPlugin
+from benchbridge.record import RunRecord
+
+from benchbridge.api._protocols import ExecutorPlugin, LoggerPlugin, ReporterPlugin, RunLogger
 
 _LAZY = {"Report": ("benchbridge.report.build", "Report"),
          "render_html": ("benchbridge.report.html", "render"),
@@ -48,8 +50,12 @@ __all__ = [
     "ParamGroups", "Split", "SplitPlugin", "StrategyPlugin", "block_params", "copy_blocks", "rest_params",
     # executors
     "ExecutorPlugin", "Job", "Run", "RunContext", "WORKER_LOG_FILE", "run_parallel",
+    # results
+    "RunRecord",
     # reporters
     "Report", "ReporterPlugin", "atomic_write", "render_html", "render_markdown", "write_json", "write_text",
+    # loggers
+    "LoggerPlugin", "RunLogger",
 ]
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from benchbridge.execute.job import Job
+from benchbridge.plan import Run
+from benchbridge.record import RunRecord
 
 if TYPE_CHECKING:
     from benchbridge.report.build import Report
@@ -26,6 +28,37 @@ class ExecutorPlugin(Protocol):
 
     def supports_torchrun(self, options: Any) -> bool:
         """Optional (default False): True if each run may train on several processes launched by torchrun."""
+        ...
+
+
+class RunLogger(Protocol):
+    """One run's session with an experiment tracker, as a logger plugin's `start` returns it."""
+
+    def log_step(self, iteration: int, values: dict[str, float]) -> None:
+        """After each optimizer step: {"train_loss": ..., "lr": ...} (called only when a logger is configured)."""
+        ...
+
+    def log_evaluation(self, point: dict[str, Any]) -> None:
+        """After each evaluation: iteration, epoch, train_loss, lr, top1, top5, val_loss, val_images."""
+        ...
+
+    def log_record(self, record: RunRecord) -> None:
+        """Once, after metrics.json is written: the run's record."""
+        ...
+
+    def close(self) -> None:
+        """The run is over (or failed): flush and release."""
+        ...
+
+
+class LoggerPlugin(Protocol):
+    """What a logger (experiment tracker) registers through `register_loggers`."""
+
+    name: str
+    Options: type[BaseModel]
+
+    def start(self, run: Run, run_dir: Path, manifest: dict[str, Any], options: Any) -> RunLogger:
+        """Open a session for `run` (main process only); `manifest` is the resolved manifest, as saved."""
         ...
 
 

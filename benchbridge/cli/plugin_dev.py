@@ -11,14 +11,15 @@ import click
 from benchbridge import hookspecs
 from benchbridge.errors import UserError
 
-# What each hook's `register` callback receives: the protocol class in benchbridge.api.
+# What each hook's `register` callback receives: the protocol classes in benchbridge.api.
 PROTOCOLS = {
-    "register_models": "ModelPlugin",
-    "register_datasets": "DatasetPlugin",
-    "register_splits": "SplitPlugin",
-    "register_strategies": "StrategyPlugin",
-    "register_executors": "ExecutorPlugin",
-    "register_reporters": "ReporterPlugin",
+    "register_models": ("ModelPlugin",),
+    "register_datasets": ("DatasetPlugin",),
+    "register_splits": ("SplitPlugin",),
+    "register_strategies": ("StrategyPlugin",),
+    "register_executors": ("ExecutorPlugin",),
+    "register_reporters": ("ReporterPlugin",),
+    "register_loggers": ("LoggerPlugin", "RunLogger"),
 }
 
 
@@ -72,8 +73,8 @@ def hook_reference() -> str:
     for name in hook_names():
         func = getattr(hookspecs, name)
         lines += [f"## `{name}{inspect.signature(func)}`", "", inspect.getdoc(func) or "(undocumented)", ""]
-        if name in PROTOCOLS:
-            lines += _protocol_section(PROTOCOLS[name])
+        for protocol in PROTOCOLS.get(name, ()):
+            lines += _protocol_section(protocol)
     lines += api_reference()
     return "\n".join(lines).rstrip() + "\n"
 

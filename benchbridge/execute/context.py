@@ -48,7 +48,9 @@ class RunContext:
             logger.log_record(record)
 
     def close(self) -> None:
-        for logger in self.loggers:
+        """Close the loggers (the run is over, or failed)."""
+        loggers, self.loggers = self.loggers, []
+        for logger in loggers:
             logger.close()
 
     @contextmanager

@@ -62,8 +62,22 @@ class Job:
         return store.read_json(self.run_dir(run_id) / store.METRICS_FILE)
 
     def context(self, run: Run) -> RunContext:
-        """A fresh context for `run`: progress goes to this job's events."""
+        """A fresh context for `run`: progress goes to this job's events (loggers start when the run does)."""
         return RunContext(run, self.events)
+
+    def _start_loggers(self, run: Run) -> list[Any]:
+        """The manifest's loggers for `run`, on the main process only."""
+        if not distributed.is_main():
+            return []
+        started = []
+        for i, (entry, opts) in enumerate(self.resolved.loggers):
+            try:
+                started.append(entry.obj.start(run, self.run_dir(run.id), self.manifest, opts))
+            except UserError as exc:
+                for logger in started:
+                    logger.close()
+                raise within(exc, f"execution.loggers.{i}", self.manifest_file) from None
+        return started
 
     def is_source(self, run: Run) -> bool:
         return any(r.source == run.id for r in self.plan)
@@ -105,7 +119,12 @@ class Job:
         if distributed.is_main():
             store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
         self.events.started(run)
-        metrics = train_run(run, setup, save, context or self.context(run))
+        context = context or self.context(run)
+        context.loggers = self._start_loggers(run)
+        try:
+            metrics = train_run(run, setup, save, context)
+        finally:
+            context.close()
         self.events.finished(run, metrics)
         return metrics
 

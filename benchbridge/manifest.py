@@ -43,6 +43,15 @@ BUILTIN_CONDITIONS: dict[str, Condition] = {
     )
 }
 BASE_CONDITIONS = ("baseA", "baseB")
+CONDITION_ORDER = (*BASE_CONDITIONS, *BUILTIN_CONDITIONS)
+"""The conditions in the paper's order: every table, figure and listing sorts by it (custom ones last)."""
+
+
+def condition_key(condition: str) -> tuple[int, str]:
+    """Sort key: the paper's conditions in CONDITION_ORDER, then custom conditions by name."""
+    if condition in CONDITION_ORDER:
+        return CONDITION_ORDER.index(condition), ""
+    return len(CONDITION_ORDER), condition
 
 ConditionRef = str | Condition
 
@@ -106,6 +115,8 @@ class Execution(Strict):
         "sources", description="sources: weights of networks that transfer runs copy from; all: every run.")
     nproc_per_node: int = Field(1, ge=1, description="Processes (GPUs) per run: >1 trains each run with DDP "
                                 "launched by torchrun; training.batch_size stays the images per optimizer step.")
+    loggers: list[Component] = Field(default_factory=list, description="Experiment trackers (logger plugins, "
+                                     "e.g. tensorboard) that receive each run's losses, evaluations and record.")
 
 
 class Data(Strict):
@@ -221,6 +232,8 @@ class ResolvedManifest:
         self.dataset = self._component("dataset", manifest.dataset, "dataset")
         self.model = self._component("model", manifest.model, "model")
         self.executor = self._component("executor", manifest.execution.executor, "execution.executor")
+        self.loggers = [self._component("logger", c, f"execution.loggers.{i}")
+                        for i, c in enumerate(manifest.execution.loggers)]
         self.splits = [self._component("split", s, f"splits.{i}") for i, s in enumerate(manifest.splits)]
         self.conditions = [self._conditions(s.conditions, f"splits.{i}.conditions")
                            if s.conditions is not None else None for i, s in enumerate(manifest.splits)]
@@ -255,6 +268,8 @@ class ResolvedManifest:
         data["dataset"]["options"] = self.dataset[1].model_dump(mode="json")
         data["model"]["options"] = self.model[1].model_dump(mode="json")
         data["execution"]["executor"]["options"] = self.executor[1].model_dump(mode="json")
+        for i, (_, opts) in enumerate(self.loggers):
+            data["execution"]["loggers"][i]["options"] = opts.model_dump(mode="json")
         for i, (_, opts) in enumerate(self.splits):
             data["splits"][i]["options"] = opts.model_dump(mode="json")
         return data

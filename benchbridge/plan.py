@@ -28,6 +28,7 @@ class Run:
     source: str | None  # id of the run whose first n blocks are copied
     depends_on: list[str]
     also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition) labels of this network
+    split_kind: str | None = None  # the split plugin that made `split` (None in plans saved before it was recorded)
 
     @property
     def train_classes(self) -> list[int]:
@@ -81,13 +82,14 @@ def make_plan(m: ResolvedManifest) -> list[Run]:
             raise within(exc, f"splits.{i}", m.file) from None
         conditions = m.conditions[i] if m.conditions[i] is not None else m.default_conditions
         for seed in m.raw.seeds:
-            bases = {half: _base(common, split, half, seed) for half in ("A", "B")}
+            bases = {half: _base(common, split, half, seed, entry.name) for half in ("A", "B")}
             needed = {"B"} | {c.source for c, _ in conditions if c.source}
             for half in sorted(needed):
                 _add(runs, bases[half])
             for n in layers:
                 for cond, copts in conditions:
-                    transfers.append(_transfer(common, split, seed, n, cond, copts.model_dump(mode="json"), bases))
+                    transfers.append(_transfer(common, split, seed, n, cond, copts.model_dump(mode="json"), bases,
+                                               entry.name))
     for run in transfers:
         _add(runs, run)
     return list(runs.values())
@@ -119,19 +121,20 @@ def _classes(split: Split) -> dict[str, list[int]]:
     return {"A": list(split.A), "B": list(split.B)}
 
 
-def _base(common: dict[str, Any], split: Split, half: str, seed: int) -> Run:
+def _base(common: dict[str, Any], split: Split, half: str, seed: int, kind: str) -> Run:
     trained_on = _classes(split)[half]
     rid = run_id({**common, "classes": trained_on, "seed": seed, "strategy": "scratch"})
-    return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [])
+    return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [],
+               split_kind=kind)
 
 
 def _transfer(common: dict[str, Any], split: Split, seed: int, n: int, cond: Condition,
-              options: dict[str, Any], bases: dict[str, Run]) -> Run:
+              options: dict[str, Any], bases: dict[str, Run], kind: str) -> Run:
     source = bases[cond.source].id if cond.source else None
     rid = run_id({**common, "classes": list(split.B), "seed": seed, "strategy": cond.strategy,
                   "strategy_options": options, "n": n, "source": source})
     return Run(rid, cond.name, n, split.label, seed, cond.strategy, options, "B", _classes(split), source,
-               [source] if source else [])
+               [source] if source else [], split_kind=kind)
 
 
 def _add(runs: dict[str, Run], run: Run) -> None:

@@ -1,4 +1,4 @@
-"""Read a results directory: the plan saved with it, and the metrics of every finished run."""
+"""Read a results directory: the plan saved with it, and the record (metrics.json) of every finished run."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from typing import Any
 
 from benchbridge import store
 from benchbridge.errors import UserError
+from benchbridge.manifest import condition_key
 from benchbridge.plan import Run
+from benchbridge.record import RunRecord, read_record
 
 
 @dataclass(frozen=True)
 class Result:
     run: Run
-    metrics: dict[str, Any] | None  # None while not finished
+    record: RunRecord | None  # None while not finished
 
     @property
     def labels(self) -> list[tuple[str, str]]:
@@ -30,12 +32,14 @@ def load_results(output_dir: str | Path) -> list[Result]:
         raise UserError("no plan.json here: this is not a benchbridge results directory.", file=str(out),
                         hint="Pass the output_dir of a manifest you ran with `benchbridge run`.")
     runs = [Run.from_dict(r) for r in store.read_json(plan_file)]
-    return [Result(r, _metrics(out, r.id)) for r in runs]
+    return [Result(r, _record(out, r)) for r in runs]
 
 
-def _metrics(out: Path, run_id: str) -> dict[str, Any] | None:
-    path = store.run_dir(out, run_id) / store.METRICS_FILE
-    return store.read_json(path) if path.is_file() else None
+def _record(out: Path, run: Run) -> RunRecord | None:
+    path = store.run_dir(out, run.id) / store.METRICS_FILE
+    if not path.is_file():
+        return None
+    return read_record(path, defaults={"split_kind": run.split_kind, "source": run.source})
 
 
 def run_states(output_dir: str | Path) -> dict[str, list[Run]]:
@@ -45,7 +49,7 @@ def run_states(output_dir: str | Path) -> dict[str, list[Run]]:
     states: dict[str, list[Run]] = {"done": [], "running": [], "interrupted": [], "missing": []}
     for res in load_results(out):
         started = (store.run_dir(out, res.run.id) / store.RUN_FILE).is_file()
-        if res.metrics is not None:
+        if res.record is not None:
             states["done"].append(res.run)
         elif started:
             states["running" if locked else "interrupted"].append(res.run)
@@ -54,24 +58,20 @@ def run_states(output_dir: str | Path) -> dict[str, list[Run]]:
     return states
 
 
-def top1_table(results: list[Result], metric: str = "top1") -> list[dict[str, Any]]:
-    """One row per (split, condition): mean `metric` over seeds at each n; baseB sits at n=0 of every row."""
+def top1_table(results: list[Result]) -> list[dict[str, Any]]:
+    """One row per (split, condition): mean top-1 over seeds at each n; baseB sits at n=0 of every row."""
     cells: dict[tuple[str, str], dict[int, list[float]]] = {}
     for res in results:
-        if res.metrics is None:
+        if res.record is None:
             continue
         for split, condition in res.labels:
-            cells.setdefault((split, condition), {}).setdefault(res.run.n, []).append(res.metrics[metric])
+            cells.setdefault((split, condition), {}).setdefault(res.run.n, []).append(res.record.top1)
     rows = []
     splits = list(dict.fromkeys(split for split, _ in cells))  # plan order
     for (split, condition), by_n in sorted(cells.items(), key=lambda kv: (splits.index(kv[0][0]),
-                                                                          _order(kv[0][1]))):
+                                                                          condition_key(kv[0][1]))):
         rows.append({"split": split, "condition": condition,
                      "top1": {n: mean(v) for n, v in sorted(by_n.items())},
                      "count": {n: len(v) for n, v in sorted(by_n.items())}})
     return rows
 
-
-def _order(condition: str) -> tuple[int, str]:
-    known = ["baseA", "baseB", "BnB", "BnB+", "AnB", "AnB+", "random_frozen"]
-    return (known.index(condition), "") if condition in known else (len(known), condition)

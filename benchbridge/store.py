@@ -36,6 +36,14 @@ def is_finished(output_dir: Path, run_id: str) -> bool:
     return (run_dir(output_dir, run_id) / METRICS_FILE).is_file()
 
 
+def replace_atomically(tmp: Path, final: Path) -> None:
+    """Flush `tmp` to disk, give it the umask's permissions and rename it over `final` (the one commit step)."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
+    os.replace(tmp, final)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through `write(tmp_path)` then rename over `path`, so readers see the old or the new file only."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,18 +51,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
-        os.replace(tmp, path)
+        replace_atomically(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write `text` atomically."""
     atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically."""
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 

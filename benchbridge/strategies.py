@@ -35,8 +35,10 @@ def copy_blocks(net: Network, source: dict[str, torch.Tensor], n: int) -> None:
 
 
 def block_params(net: Network, start: int, stop: int | None = None) -> list[torch.nn.Parameter]:
+    """Trainable parameters of blocks[start:stop]."""
     return [p for block in net.blocks[start:stop] for p in block.parameters() if p.requires_grad]
 
 
 def rest_params(net: Network, n: int) -> list[torch.nn.Parameter]:
+    """Trainable parameters of every block from n on, and of the head."""
     return block_params(net, n) + [p for p in net.head.parameters() if p.requires_grad]

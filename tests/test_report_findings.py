@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from benchbridge.plan import Run
+from benchbridge.record import RunRecord
 from benchbridge.report.findings import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, depth_ranges, evaluate
 from benchbridge.report.grid import Grid, make_samples
 from benchbridge.report.stats import summarize, t975
@@ -15,12 +16,16 @@ BASES = [0.60, 0.61, 0.62]  # baseB per seed: mean 0.61, sd 0.01, 95% CI half-wi
 
 def curve(rising: bool) -> list[dict]:
     ys = [0.3, 0.5, 0.55, 0.57] if rising else [0.3, 0.55, 0.60, 0.60]
-    return [{"iteration": 10 * (i + 1), "epoch": i + 1, "top1": y} for i, y in enumerate(ys)]
+    return [{"iteration": 10 * (i + 1), "epoch": i + 1, "top1": y, "top5": 1.0, "train_loss": 1.0, "lr": 0.01,
+             "val_loss": 1.0, "val_images": 10} for i, y in enumerate(ys)]
 
 
 def result(i: int, condition: str, n: int, split: str, seed: int, top1: float, rising: bool = False) -> Result:
     run = Run(f"{i:012x}", condition, n, split, seed, "scratch", {}, "B", {"A": [0], "B": [1]}, None, [])
-    return Result(run, {"top1": top1, "wall_time_s": 1.0, "curve": curve(rising)})
+    record = RunRecord(run_id=run.id, condition=condition, n=n, split=split, seed=seed, top1=top1, top5=1.0,
+                       top1_best_k=top1, best_k=1, iterations=40, images_seen=400, wall_time_s=1.0,
+                       curve=curve(rising))
+    return Result(run, record)
 
 
 def make_grid(deltas: dict[tuple[str, str, int], float], seeds: int = 3, rising: bool = False) -> Grid:
@@ -117,7 +122,6 @@ def test_unconverged_bases_put_the_pitfall_next_to_findings_2_to_4():
 
 
 def test_device_hours_as_recorded_or_from_wall_time():
-    from benchbridge.report.tables import device_hours
-
-    assert device_hours({"device_hours": 2.0, "wall_time_s": 10.0}) == 2.0
-    assert device_hours({"wall_time_s": 1800.0}) == 0.5
+    recorded = result(0, "baseB", 0, "random-s0", 0, 0.5).record
+    assert recorded.model_copy(update={"device_hours": 2.0, "wall_time_s": 10.0}).hours() == 2.0
+    assert recorded.model_copy(update={"wall_time_s": 1800.0}).hours() == 0.5

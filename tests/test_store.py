@@ -31,3 +31,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError):
         store.atomic_write(path, broken)
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_every_atomic_write_is_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
+    from benchbridge.data.shards import write_index
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    store.write_json(tmp_path / "a.json", {"x": 1})
+    write_index(tmp_path, {"format": "test"})
+    assert len(synced) == 2
+    assert (tmp_path / "dataset.json").is_file() and not list(tmp_path.glob(".*.tmp"))

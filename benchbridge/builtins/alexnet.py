@@ -8,8 +8,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from benchbridge.hookspecs import hookimpl
-from benchbridge.models.base import Network
+from benchbridge.api import Network, hookimpl
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

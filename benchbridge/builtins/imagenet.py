@@ -7,9 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetSource
-from benchbridge.errors import UserError
-from benchbridge.hookspecs import hookimpl
+from benchbridge.api import INDEX_FILE, ClassInfo, DatasetSource, UserError, hookimpl
 
 NUM_CLASSES = 1000
 

@@ -8,13 +8,8 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge import store
-from benchbridge.errors import UserError
-from benchbridge.execute import Job
-from benchbridge.execute.devices import check_gpu_indices, worker_count
-from benchbridge.execute.parallel import LOG_FILE, cpu_pool, run_parallel
-from benchbridge.hookspecs import hookimpl
-from benchbridge.plan import Run
+from benchbridge.api import (WORKER_LOG_FILE, Job, Run, UserError, check_gpu_indices, cpu_pool, hookimpl,
+                             run_parallel, worker_count)
 
 
 class LocalOptions(BaseModel):
@@ -32,6 +27,9 @@ class LocalExecutor:
     name = "local"
     Options = LocalOptions
     description = "this machine: one run after another, one run per GPU (devices), or CPU worker processes"
+
+    def supports_torchrun(self, options: LocalOptions) -> bool:
+        return options.devices is None  # one run at a time, here: torchrun may start its processes
 
     def execute(self, job: Job, options: LocalOptions) -> None:
         if options.devices is not None:
@@ -60,7 +58,7 @@ class LocalExecutor:
 
 def _raise_failed(job: Job, failed: list[Run]) -> None:
     if failed:
-        logs = ", ".join(str(store.run_dir(job.output_dir, r.id) / LOG_FILE) for r in failed[:3])
+        logs = ", ".join(str(job.run_dir(r.id) / WORKER_LOG_FILE) for r in failed[:3])
         raise UserError(f"{len(failed)} run(s) failed or could not start because a run they copy from "
                         f"failed: {', '.join(r.id for r in failed)}.", file=str(job.output_dir),
                         hint=f"See the worker logs ({logs}); run again to retry them.")

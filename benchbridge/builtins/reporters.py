@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from benchbridge import store
-from benchbridge.hookspecs import hookimpl
+from benchbridge import api
+from benchbridge.api import hookimpl, write_text
 
 if TYPE_CHECKING:  # the report modules import matplotlib: load them only when a report is written
-    from benchbridge.report.build import Report
+    from benchbridge.api import Report
 
 
 class NoOptions(BaseModel):
@@ -29,10 +29,8 @@ class HtmlReporter:
     description = "report.html: one self-contained page"
 
     def report(self, report: Report, out: Path, options: NoOptions) -> Path:
-        from benchbridge.report import html
-
         path = out / "report.html"
-        store.write_text(path, html.render(report))
+        write_text(path, api.render_html(report))
         return path
 
 
@@ -44,10 +42,8 @@ class MarkdownReporter:
     description = "report.md: Markdown with the figures beside it"
 
     def report(self, report: Report, out: Path, options: NoOptions) -> Path:
-        from benchbridge.report import markdown
-
         path = out / "report.md"
-        store.write_text(path, markdown.render(report, out))
+        write_text(path, api.render_markdown(report, out))
         return path
 
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.shards import open_dataset
-from benchbridge.hookspecs import hookimpl
+from benchbridge.api import ClassInfo, DatasetSource, hookimpl, open_shards
 
 
 class ShardsOptions(BaseModel):
@@ -31,7 +29,7 @@ class ShardsDataset:
         return self.open(options).classes
 
     def open(self, options: ShardsOptions) -> DatasetSource:
-        return open_dataset(Path(options.path), options.name)
+        return open_shards(Path(options.path), options.name)
 
 
 @hookimpl

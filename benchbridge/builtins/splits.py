@@ -7,10 +7,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import ClassInfo
-from benchbridge.errors import UserError
-from benchbridge.hookspecs import hookimpl
-from benchbridge.splits import Split
+from benchbridge.api import ClassInfo, Split, UserError, hookimpl
 
 # The paper's ILSVRC-2012 dissimilar split as inclusive ranges of class indices (sorted-wnid order):
 # 449 natural classes and 551 man-made ones (Yosinski et al. 2014, splits released with the paper).

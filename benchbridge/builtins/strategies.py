@@ -7,9 +7,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.hookspecs import hookimpl
-from benchbridge.models.base import Network
-from benchbridge.strategies import ParamGroups, block_params, copy_blocks, rest_params
+from benchbridge.api import Network, ParamGroups, block_params, copy_blocks, hookimpl, rest_params
 
 
 class NoOptions(BaseModel):

@@ -8,12 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge import store
-from benchbridge.errors import UserError
-from benchbridge.execute import Job
-from benchbridge.execute.train import Trainer
-from benchbridge.hookspecs import hookimpl
-from benchbridge.plan import Run
+from benchbridge.api import Job, Run, UserError, hookimpl
 
 try:
     import submitit
@@ -45,16 +40,15 @@ class TrainRun(Checkpointable):
 
     def __init__(self, job: Job, run_id: str) -> None:
         self.job, self.run_id = job, run_id
+        [self.run] = [r for r in job.plan if r.id == run_id]
+        self.context = job.context(self.run)
 
     def __call__(self) -> str:
-        [run] = [r for r in self.job.plan if r.id == self.run_id]
-        self.job.run_one(run)
+        self.job.run_one(self.run, self.context)
         return self.run_id
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        trainer = Trainer.current
-        if trainer is not None and trainer.run.id == self.run_id:
-            trainer.checkpoint_now()  # else: the last periodic checkpoint is resumed
+        self.context.checkpoint_now()  # between steps: saved now; else the last periodic checkpoint is resumed
         return DelayedSubmission(self, *args, **kwargs)
 
 
@@ -74,7 +68,7 @@ class SubmititExecutor:
         executor = self._executor(job, options)
         failed: set[str] = set()
         while True:
-            done = {r.id for r in job.plan if store.is_finished(job.output_dir, r.id)}
+            done = {r.id for r in job.plan if job.is_finished(r.id)}
             pending = [r for r in job.pending() if r.id not in failed]
             failed |= {r.id for r in pending if failed.intersection(r.depends_on)}
             wave = [r for r in pending if r.id not in failed and done.issuperset(r.depends_on)]
@@ -98,7 +92,7 @@ class SubmititExecutor:
             except Exception:  # submitit re-raises the job's error; its log keeps the traceback
                 failed.add(run.id)
                 continue
-            job.events.finished(run, store.read_json(store.run_dir(job.output_dir, run.id) / store.METRICS_FILE))
+            job.events.finished(run, job.metrics(run.id))
         return failed
 
     def _folder(self, job: Job, options: SubmititOptions) -> Path:

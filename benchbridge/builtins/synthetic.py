@@ -10,10 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, open_dataset, read_index
-from benchbridge.data.synthetic import class_infos, prepare_params, prepare_synthetic
-from benchbridge.hookspecs import hookimpl
+from benchbridge.api import (DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, hookimpl, open_shards,
+                             prepare_synthetic, read_index, synthetic_classes, synthetic_params)
 
 try:
     import fcntl
@@ -65,11 +63,11 @@ class SyntheticDataset:
     Options = SyntheticOptions
 
     def describe(self, options: SyntheticOptions) -> list[ClassInfo]:
-        return class_infos(options.classes)
+        return synthetic_classes(options.classes)
 
     def open(self, options: SyntheticOptions) -> DatasetSource:
         root = Path(options.root).expanduser() if options.root else default_root(options)
-        wanted = dict(prepare_params(options.classes, options.image_size, options.train_per_class,
+        wanted = dict(synthetic_params(options.classes, options.image_size, options.train_per_class,
                                      options.val_per_class, options.seed), shard_size=options.shard_size)
         with _locked(root):
             index = read_index(root)
@@ -77,7 +75,7 @@ class SyntheticDataset:
                 prepare_synthetic(root, num_classes=options.classes, image_size=options.image_size,
                                   train_per_class=options.train_per_class, val_per_class=options.val_per_class,
                                   seed=options.seed, shard_size=options.shard_size)
-        return open_dataset(root, "synthetic")
+        return open_shards(root, "synthetic")
 
 
 @hookimpl

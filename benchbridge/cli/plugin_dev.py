@@ -11,12 +11,15 @@ import click
 from benchbridge import hookspecs
 from benchbridge.errors import UserError
 
-# What each hook's `register` callback receives: the protocol class, by dotted path.
+# What each hook's `register` callback receives: the protocol classes in benchbridge.api.
 PROTOCOLS = {
-    "register_models": "benchbridge.models.base:ModelPlugin",
-    "register_datasets": "benchbridge.data.base:DatasetPlugin",
-    "register_splits": "benchbridge.splits:SplitPlugin",
-    "register_strategies": "benchbridge.strategies:StrategyPlugin",
+    "register_models": ("ModelPlugin",),
+    "register_datasets": ("DatasetPlugin",),
+    "register_splits": ("SplitPlugin",),
+    "register_strategies": ("StrategyPlugin",),
+    "register_executors": ("ExecutorPlugin",),
+    "register_reporters": ("ReporterPlugin",),
+    "register_loggers": ("LoggerPlugin", "RunLogger"),
 }
 
 
@@ -27,13 +30,32 @@ def hook_names() -> list[str]:
     return [n for _, n in sorted(found)]
 
 
-def _protocol_section(path: str) -> list[str]:
-    import importlib
+def _protocol_section(name: str) -> list[str]:
+    from benchbridge import api
 
-    module, _, name = path.partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    lines = [f"The object's protocol, `{module}.{name}`:", "", "```python", inspect.getsource(cls).rstrip(), "```", ""]
-    return lines
+    cls = getattr(api, name)
+    return [f"The object's protocol, `benchbridge.api.{name}`:", "", "```python", inspect.getsource(cls).rstrip(),
+            "```", ""]
+
+
+def _summary(obj: object) -> str:
+    if isinstance(obj, (int, str)):
+        return f"constant: `{obj!r}`"
+    if not (inspect.isfunction(obj) or inspect.isclass(obj) or callable(obj)) or hasattr(obj, "__origin__"):
+        return f"type: `{obj}`".replace("collections.abc.", "").replace("typing.", "")
+    doc = inspect.getdoc(obj)
+    return doc.strip().splitlines()[0] if doc else "(undocumented)"
+
+
+def api_reference() -> list[str]:
+    """One line per public name of benchbridge.api, with the first line of its docstring."""
+    from benchbridge import api
+
+    lines = ["## `benchbridge.api`", "", inspect.getdoc(api).splitlines()[0], "", "| name | what it is |",
+             "|---|---|"]
+    for name in api.__all__:
+        lines.append(f"| `{name}` | {_summary(getattr(api, name)).replace('|', '/')} |")
+    return lines + [""]
 
 
 def hook_reference() -> str:
@@ -51,8 +73,9 @@ def hook_reference() -> str:
     for name in hook_names():
         func = getattr(hookspecs, name)
         lines += [f"## `{name}{inspect.signature(func)}`", "", inspect.getdoc(func) or "(undocumented)", ""]
-        if name in PROTOCOLS:
-            lines += _protocol_section(PROTOCOLS[name])
+        for protocol in PROTOCOLS.get(name, ()):
+            lines += _protocol_section(protocol)
+    lines += api_reference()
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -137,8 +160,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from benchbridge.hookspecs import hookimpl
-from benchbridge.models.base import Network
+from benchbridge.api import Network, hookimpl
 
 BENCHBRIDGE_HOOK_API = {{api}}
 """The benchbridge hook API this plugin was written for."""
@@ -183,11 +205,11 @@ def register_models(register: Any) -> None:
 import torch
 
 import {{module}} as plugin
-from benchbridge import hookspecs
+from benchbridge.api import HOOK_API_VERSION
 
 
 def test_hook_api_matches_benchbridge():
-    assert plugin.BENCHBRIDGE_HOOK_API == hookspecs.HOOK_API_VERSION
+    assert plugin.BENCHBRIDGE_HOOK_API == HOOK_API_VERSION
 
 
 def test_register_models_registers_a_working_model():

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from benchbridge import registry
 from benchbridge.cli._console import err_console, out_console, print_json
 from benchbridge.errors import UserError
 from benchbridge.results import Result, top1_table
@@ -26,7 +24,7 @@ def print_table(results: list[Result], title: str) -> None:
         for row in (r for r in rows if r["split"] == split):
             table.add_row(row["condition"], *[f"{row['top1'][n]:.3f}" if n in row["top1"] else "" for n in ns])
         out_console.print(table)
-    done = sum(r.metrics is not None for r in results)
+    done = sum(r.record is not None for r in results)
     if done < len(results):
         err_console.print(f"{len(results) - done} of {len(results)} runs have no results yet "
                           "(`benchbridge status` lists them).")
@@ -46,32 +44,18 @@ def print_table(results: list[Result], title: str) -> None:
 def report(run_dirs: tuple[str, ...], out: str | None, reference: str | None, compare: bool, tolerance: float,
            formats: tuple[str, ...], as_json: bool) -> None:
     """Write a report folder (HTML, Markdown, PNG/SVG figures) for each RUN_DIR, or one comparing them."""
-    from benchbridge.report import build_report
+    from benchbridge.report import write_reports
     from benchbridge.report.reference import load_reference
 
     _check_tolerance(tolerance)
-    reporters = [registry.get("reporter", f, key="--format") for f in formats]
     ref = load_reference(reference) if reference else None
-    groups = [list(run_dirs)] if compare else [[d] for d in run_dirs]
-    outputs = []
-    for dirs in groups:
-        target = _out_dir(dirs, out, compare, several=len(groups) > 1)
-        rep = build_report(dirs, target, reference=ref, compare=compare, tolerance=tolerance)
-        for entry in reporters:
-            opts = registry.validate_options(entry, {}, key="--format")
-            rep.files[entry.name] = str(entry.obj.report(rep, target, opts))
-        outputs.append(rep)
-        if not as_json:
+    outputs = write_reports(list(run_dirs), out, formats=formats, reference=ref, compare=compare, tolerance=tolerance)
+    if not as_json:
+        for rep in outputs:
             _print_summary(rep)
     if as_json:
         data = [r.to_dict() for r in outputs]
         print_json(data[0] if len(data) == 1 else data)
-
-
-def _out_dir(dirs: list[str], out: str | None, compare: bool, several: bool) -> Path:
-    if out is None:
-        return Path(dirs[0]) / ("compare" if compare else "report")
-    return Path(out) / Path(dirs[0]).name if several else Path(out)
 
 
 def _print_summary(rep: Any) -> None:

@@ -11,8 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json, say
 from benchbridge.cli.report import print_table
-from benchbridge.errors import UserError
-from benchbridge.execute import distributed, execute_plan
+from benchbridge.execute import check_torchrun, distributed, execute_plan
 from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
@@ -78,11 +77,7 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
 
 def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:
     """Start this command again under torchrun with `nproc` workers; its exit status."""
-    entry, options = m.executor
-    if entry.name != "local" or getattr(options, "devices", None):
-        raise UserError(f"execution.nproc_per_node={nproc} trains one run on several processes; it works with "
-                        "the sequential 'local' executor only.", file=m.file, key="execution.nproc_per_node",
-                        hint="Set execution.executor to local without devices, or nproc_per_node to 1.")
+    check_torchrun(m)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "benchbridge", "run", manifest, *overrides, *(["--json"] if as_json else [])]
     err_console.print(f"launching {nproc} processes with torchrun", highlight=False)
@@ -90,7 +85,7 @@ def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, 
 
 
 def _results_json(results: list[Any]) -> list[dict[str, Any]]:
-    return [{**r.run.to_dict(), "metrics": {k: v for k, v in (r.metrics or {}).items() if k != "curve"}}
+    return [{**r.run.to_dict(), "metrics": r.record.model_dump(mode="json", exclude={"curve"}) if r.record else {}}
             for r in results]
 
 

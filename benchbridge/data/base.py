@@ -15,6 +15,8 @@ FORMAT = "benchbridge-wds/1"
 
 @dataclass(frozen=True)
 class ClassInfo:
+    """One class of a dataset: its index, its name and attributes such as {"domain": "natural"}."""
+
     index: int
     name: str
     attributes: dict[str, str] = field(default_factory=dict)

@@ -11,8 +11,10 @@ from typing import Any, BinaryIO
 
 import webdataset as wds
 
+from benchbridge import store
 from benchbridge.data.base import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
 from benchbridge.errors import UserError
+from benchbridge.store import replace_atomically  # the core's one commit step (fsync, permissions, rename)
 
 SPLITS = ("train", "val")
 DEFAULT_SHARD_SIZE = 1000
@@ -32,13 +34,6 @@ def shard_name(split: str, number: int) -> str:
 def tmp_path(path: Path) -> Path:
     """A hidden per-process temporary name beside `path`."""
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def replace_atomically(tmp: Path, final: Path) -> None:
-    """Flush `tmp` to disk and rename it over `final`."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
 
 
 def _clear_previous(out: Path) -> None:
@@ -138,10 +133,7 @@ def _write_split(out: Path, split: str, num_classes: int, items: Iterable[Sample
 
 def write_index(out: Path, index: dict[str, Any]) -> None:
     """Write `dataset.json` atomically (temp file, fsync, rename)."""
-    final = out / INDEX_FILE
-    tmp = tmp_path(final)
-    tmp.write_text(json.dumps(index, indent=1) + "\n")
-    replace_atomically(tmp, final)
+    store.write_text(out / INDEX_FILE, json.dumps(index, indent=1) + "\n")
 
 
 def read_index(root: Path) -> dict[str, Any] | None:

@@ -7,13 +7,26 @@ from typing import Any
 
 import torch
 
+from benchbridge.errors import UserError
 from benchbridge.execute import distributed
 from benchbridge.execute.devices import check_devices, wanted_device
 from benchbridge.execute.job import Events, Job, NoEvents, OutputLock, prepare_output, start_job
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run
 
-__all__ = ["Events", "Job", "NoEvents", "OutputLock", "execute_plan", "prepare_output", "start_job"]
+__all__ = ["Events", "Job", "NoEvents", "OutputLock", "check_torchrun", "execute_plan", "prepare_output", "start_job"]
+
+
+def check_torchrun(m: ResolvedManifest) -> None:
+    """Refuse nproc_per_node > 1 unless the manifest's executor says each run may train under torchrun."""
+    entry, options = m.executor
+    supports = getattr(entry.obj, "supports_torchrun", None)
+    if supports is None or not supports(options):
+        nproc = m.raw.execution.nproc_per_node
+        raise UserError(f"execution.nproc_per_node={nproc} trains one run on several processes launched by "
+                        f"torchrun; executor '{entry.name}' with these options cannot run it.", file=m.file,
+                        key="execution.nproc_per_node", hint="Use the 'local' executor without devices, or set "
+                        "nproc_per_node to 1.")
 
 
 def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,

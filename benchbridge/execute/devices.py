@@ -29,7 +29,8 @@ def worker_count(m: ResolvedManifest) -> int:
     """How many CPU runs to train at once: execution.workers, 'auto' being one per core (1 on GPUs)."""
     workers = m.raw.execution.workers
     if workers == "auto":
-        return cpu_count() if wanted_device(m) == "cpu" else 1
+        alone = wanted_device(m) == "cpu" and m.raw.execution.nproc_per_node == 1
+        return cpu_count() if alone else 1
     return workers
 
 
@@ -47,6 +48,11 @@ def check_devices(m: ResolvedManifest) -> None:
         raise UserError(f"execution.nproc_per_node is {ex.nproc_per_node}, but this machine has {gpus} GPU(s).",
                         file=m.file, key="execution.nproc_per_node",
                         hint=f"Set execution.nproc_per_node (or --nproc-per-node) to at most {gpus}.")
+    if ex.nproc_per_node > 1 and isinstance(ex.workers, int) and ex.workers > 1:
+        raise UserError(f"execution.workers is {ex.workers} and execution.nproc_per_node is {ex.nproc_per_node}: "
+                        "a run trained by several processes cannot also share the machine with other runs.",
+                        file=m.file, key="execution.workers", hint="Set execution.workers to 1 (or auto) with "
+                        "nproc_per_node > 1.")
     if device == "cuda" and isinstance(ex.workers, int) and ex.workers > 1:
         raise UserError(f"execution.workers is {ex.workers}, but workers train CPU runs and this manifest trains "
                         "on the GPU.", file=m.file, key="execution.workers",

@@ -16,6 +16,7 @@ from benchbridge import store
 from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
+from benchbridge.execute.context import RunContext
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.plan import Run, plan_to_json
@@ -37,6 +38,8 @@ class NoEvents:
 
 @dataclass
 class Job:
+    """A plan bound to its output directory: what an executor receives (it pickles, for remote executors)."""
+
     manifest: dict[str, Any]  # resolved manifest, as saved with the results
     output_dir: Path
     plan: list[Run]
@@ -46,6 +49,35 @@ class Job:
     def pending(self) -> list[Run]:
         """Runs without results, in dependency order (the plan's order)."""
         return [r for r in self.plan if not store.is_finished(self.output_dir, r.id)]
+
+    def run_dir(self, run_id: str) -> Path:
+        """Where a run's files live (run.json, metrics.json, weights, logs)."""
+        return store.run_dir(self.output_dir, run_id)
+
+    def is_finished(self, run_id: str) -> bool:
+        return store.is_finished(self.output_dir, run_id)
+
+    def metrics(self, run_id: str) -> dict[str, Any]:
+        """A finished run's metrics.json."""
+        return store.read_json(self.run_dir(run_id) / store.METRICS_FILE)
+
+    def context(self, run: Run) -> RunContext:
+        """A fresh context for `run`: progress goes to this job's events (loggers start when the run does)."""
+        return RunContext(run, self.events)
+
+    def _start_loggers(self, run: Run) -> list[Any]:
+        """The manifest's loggers for `run`, on the main process only."""
+        if not distributed.is_main():
+            return []
+        started = []
+        for i, (entry, opts) in enumerate(self.resolved.loggers):
+            try:
+                started.append(entry.obj.start(run, self.run_dir(run.id), self.manifest, opts))
+            except UserError as exc:
+                for logger in started:
+                    logger.close()
+                raise within(exc, f"execution.loggers.{i}", self.manifest_file) from None
+        return started
 
     def is_source(self, run: Run) -> bool:
         return any(r.source == run.id for r in self.plan)
@@ -67,10 +99,14 @@ class Job:
         except UserError as exc:
             raise within(exc, "dataset.options", self.manifest_file) from None
 
-    def run_one(self, run: Run) -> dict[str, Any]:
-        """Train one run in this process (its sources must be finished) and write its results."""
+    def run_one(self, run: Run, context: RunContext | None = None) -> dict[str, Any]:
+        """Train one run in this process (its sources must be finished) and write its results.
+
+        An executor that needs to reach the run while it trains (e.g. `context.checkpoint_now()` on preemption)
+        passes its own `context` (from `job.context(run)`).
+        """
         if store.is_finished(self.output_dir, run.id):
-            return store.read_json(store.run_dir(self.output_dir, run.id) / store.METRICS_FILE)
+            return self.metrics(run.id)
         missing = [d for d in run.depends_on if not store.is_finished(self.output_dir, d)]
         if missing:
             raise RuntimeError(f"run {run.id} started before the runs it copies from: {missing}")
@@ -83,7 +119,12 @@ class Job:
         if distributed.is_main():
             store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
         self.events.started(run)
-        metrics = train_run(run, setup, save, lambda done, total: self.events.progress(run, done, total))
+        context = context or self.context(run)
+        context.loggers = self._start_loggers(run)
+        try:
+            metrics = train_run(run, setup, save, context)
+        finally:
+            context.close()
         self.events.finished(run, metrics)
         return metrics
 

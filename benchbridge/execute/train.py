@@ -12,24 +12,24 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from benchbridge import registry, store
+from benchbridge.record import SCHEMA_VERSION, RunRecord
 from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError
 from benchbridge.data.augment import resolve_preset
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.execute import checkpoint, distributed
+from benchbridge.execute.context import RunContext
 from benchbridge.manifest import Evaluation, ResolvedManifest, Training
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
-
-Progress = Callable[[int, int], None]  # (iterations done, total iterations)
 
 
 @dataclass
@@ -134,15 +134,15 @@ class LoopState:
 class Trainer:
     """One run's training loop: SGD over the target half's shards, evaluations on its validation images."""
 
-    current: "Trainer | None" = None  # the run training in this process (submitit's checkpoint() asks it)
-
-    def __init__(self, run: Run, setup: RunSetup, progress: Progress | None = None) -> None:
-        self.run, self.setup, self.progress = run, setup, progress
+    def __init__(self, run: Run, setup: RunSetup, context: RunContext | None = None) -> None:
+        self.run, self.setup = run, setup
+        self.context = context or RunContext(run)
         m = setup.manifest
         self.t: Training = m.raw.training
         self.e: Evaluation = m.raw.evaluation
         entry, opts = m.model
         self.data_config = entry.obj.data_config(m.raw.model.name, opts)
+        self.cut_points: list[str] = list(entry.obj.cut_points(m.raw.model.name, opts))
         self.d = m.raw.data
         n_train = self.n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
         self.skipped = 0
@@ -188,14 +188,11 @@ class Trainer:
         ls = self._restore(net, opt)
         model = self._wrap(net)
         net.train()
-        Trainer.current = self
-        try:
-            with self.stop.installed():  # a signal after the last step: the run finishes, then the job stops
-                self._loop(net, model, opt, ls, start)
-                if not self.curve or self.curve[-1]["iteration"] != ls.it:
-                    self._evaluate(net, ls)
-        finally:
-            Trainer.current = None
+        # a signal after the last step: the run finishes, then the job stops
+        with self.stop.installed(), self.context.checkpointing(self.checkpoint_now):
+            self._loop(net, model, opt, ls, start)
+            if not self.curve or self.curve[-1]["iteration"] != ls.it:
+                self._evaluate(net, ls)
         return net, self._metrics(net, ls, ls.wall_s + time.perf_counter() - start)
 
     def _check_last_batch(self, net: Network) -> None:
@@ -228,8 +225,9 @@ class Trainer:
                 self.timing["compute_s"] += tick - now
                 if self.e.every and ls.it % self.e.every == 0:
                     self._evaluate(net, ls)
-                if self.progress:
-                    self.progress(ls.it, self.total)
+                if self.context.logs_steps:
+                    self._log_step(ls)
+                self.context.progress(ls.it, self.total)
                 self._maybe_checkpoint(net, opt, ls, start)
                 self._boundary = (net, opt, ls)
                 tick = time.perf_counter()
@@ -275,6 +273,12 @@ class Trainer:
         opt.step()
         self._loss_sum, self._loss_n = total, len(y)
 
+    def _log_step(self, ls: LoopState) -> None:
+        """This step's training loss (this rank's rows) and base learning rate to the loggers."""
+        loss = float(self._loss_sum) / self._loss_n if self._loss_n else float("nan")
+        lr = self.t.lr * lr_factor(self.t, ls.it - 1, self.total, self.iters_per_epoch)
+        self.context.log_step(ls.it, {"train_loss": loss, "lr": lr})
+
     def _train_loss(self) -> float:
         """Mean training loss of the last batch (over every rank's rows)."""
         if self._loss_n == 0 and self.world == 1:
@@ -290,6 +294,8 @@ class Trainer:
         lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch)
         self.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss, "lr": lr,
                            **result})
+        if distributed.is_main():
+            self.context.log_evaluation(self.curve[-1])
 
     # --- checkpoints ------------------------------------------------------------------------------------------
 
@@ -326,7 +332,7 @@ class Trainer:
             raise checkpoint.Preempted(self.run.id, signum or signal.SIGTERM)
 
     def checkpoint_now(self) -> bool:
-        """Save a checkpoint if the loop is between steps (for submitit's checkpoint()); False otherwise."""
+        """Save a checkpoint if the loop is between steps (the context's checkpoint_now()); False otherwise."""
         if self._boundary is None or not distributed.is_main():
             return False
         net, opt, ls = self._boundary
@@ -339,9 +345,12 @@ class Trainer:
         best = sorted((p["top1"] for p in self.curve), reverse=True)[:k]
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
         train_s = self.timing["data_s"] + self.timing["compute_s"]
+        run = self.run
         return {
-            "run_id": self.run.id, "condition": self.run.condition, "n": self.run.n, "split": self.run.split,
-            "seed": self.run.seed, "top1": final["top1"], "top5": final["top5"],
+            "schema_version": SCHEMA_VERSION, "run_id": run.id, "condition": run.condition, "n": run.n,
+            "cut_point": self.cut_points[run.n - 1] if 0 < run.n <= len(self.cut_points) else None,
+            "cut_points": len(self.cut_points), "split": run.split, "split_kind": run.split_kind, "seed": run.seed,
+            "source": run.source, "top1": final["top1"], "top5": final["top5"],
             "top1_best_k": sum(best) / k, "best_k": k, "iterations": ls.it, "images_seen": ls.images,
             "wall_time_s": wall, **{f"{k2}": v for k2, v in self.timing.items()},
             "images_per_s": ls.images / train_s if train_s else 0.0, "trainable_params": trainable,
@@ -362,9 +371,9 @@ def cost(device: torch.device, wall_s: float, world: int) -> dict[str, Any]:
             "device_name": name}
 
 
-def train_run(run: Run, setup: RunSetup, save_weights: bool, progress: Progress | None = None) -> dict[str, Any]:
+def train_run(run: Run, setup: RunSetup, save_weights: bool, context: RunContext | None = None) -> dict[str, Any]:
     """Train one run and write its weights (when asked) and, last, metrics.json."""
-    trainer = Trainer(run, setup, progress)
+    trainer = Trainer(run, setup, context)
     net, metrics = trainer.fit()
     out = store.run_dir(setup.output_dir, run.id)
     if not distributed.is_main():
@@ -373,7 +382,9 @@ def train_run(run: Run, setup: RunSetup, save_weights: bool, progress: Progress 
     if save_weights:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         store.atomic_write(out / store.WEIGHTS_FILE, lambda p: torch.save(state, p))
-    store.write_json(out / store.METRICS_FILE, metrics)
+    record = RunRecord.model_validate(metrics)  # a key the record does not declare is a bug: fail before writing
+    store.write_json(out / store.METRICS_FILE, record.to_json())
+    trainer.context.log_record(record)
     checkpoint.path_of(setup.output_dir, run.id).unlink(missing_ok=True)
     distributed.barrier()
     if trainer.stop.signum is not None:  # asked to stop while finishing this run: stop before the next one

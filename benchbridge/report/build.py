@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchbridge import registry
 from benchbridge.report import convergence, figures, findings, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
@@ -78,6 +79,32 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)
             report.figures = [fig] if fig else []
     return report
+
+
+def write_reports(run_dirs: list[str | Path], out: str | Path | None = None, *,
+                  formats: tuple[str, ...] | list[str] = ("html", "markdown"), reference: Reference | None = None,
+                  compare: bool = False, tolerance: float = findings.TOLERANCE) -> list[Report]:
+    """One report per run directory (or one comparing them), each written by every reporter plugin in `formats`.
+
+    Reports go to `out` (several: `out/<run dir name>`), by default RUN_DIR/report or FIRST_RUN_DIR/compare.
+    """
+    reporters = [registry.get("reporter", f, key="--format") for f in formats]
+    options = [registry.validate_options(entry, {}, key="--format") for entry in reporters]
+    groups = [list(run_dirs)] if compare else [[d] for d in run_dirs]
+    reports = []
+    for dirs in groups:
+        target = _out_dir(dirs, out, compare, several=len(groups) > 1)
+        rep = build_report(dirs, target, reference=reference, compare=compare, tolerance=tolerance)
+        for entry, opts in zip(reporters, options):
+            rep.files[entry.name] = str(entry.obj.report(rep, target, opts))
+        reports.append(rep)
+    return reports
+
+
+def _out_dir(dirs: list[str | Path], out: str | Path | None, compare: bool, several: bool) -> Path:
+    if out is None:
+        return Path(dirs[0]) / ("compare" if compare else "report")
+    return Path(out) / Path(dirs[0]).name if several else Path(out)
 
 
 def _slug(name: str) -> str:

@@ -14,9 +14,9 @@ def base_curves(grid: Grid) -> list[dict[str, Any]]:
     """Each finished base network's validation curve and whether it was still rising at the end."""
     out = []
     for res in grid.results:
-        if res.metrics is None or not res.run.condition.startswith("base"):
+        if res.record is None or not res.run.condition.startswith("base"):
             continue
-        curve = res.metrics.get("curve") or []
+        curve = [p.model_dump() for p in res.record.curve]
         labels = [f"{c} {s} s{res.run.seed}" for s, c in res.labels]
         out.append({"id": res.run.id, "labels": labels, "curve": [(p["iteration"], p["top1"]) for p in curve],
                     **rise(curve)})

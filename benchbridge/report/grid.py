@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
-from benchbridge import registry, store
+from benchbridge import store
+from benchbridge.manifest import condition_key
 from benchbridge.report.stats import Stat, summarize
 from benchbridge.results import Result, load_results
 
-CONDITIONS = ["baseA", "baseB", "BnB", "BnB+", "AnB", "AnB+", "random_frozen"]
 RANDOM = "random"
 
 
@@ -71,7 +71,7 @@ class Grid:
 
     def conditions(self, family: str) -> list[str]:
         found = {s.condition for s in self.samples if family_of(s.split) == family}
-        return sorted(found, key=lambda c: (CONDITIONS.index(c) if c in CONDITIONS else len(CONDITIONS), c))
+        return sorted(found, key=condition_key)
 
     def base_stat(self, family: str, relative: bool = False) -> Stat | None:
         return self.stat(family, "baseB", 0, relative)
@@ -91,35 +91,32 @@ def load_grid(run_dir: str | Path) -> Grid:
     manifest_file = path / store.MANIFEST_FILE
     manifest = yaml.safe_load(manifest_file.read_text()) if manifest_file.is_file() else {}
     name = manifest.get("name") or path.name
-    grid = Grid(name, path, results, manifest, num_cut_points(manifest, results))
+    grid = Grid(name, path, results, manifest, num_cut_points(results))
     grid.samples = make_samples(results)
     return grid
 
 
-def num_cut_points(manifest: dict[str, Any], results: list[Result]) -> int:
-    """From the model plugin when it is installed, else the deepest n of the plan."""
-    model = manifest.get("model") or {}
-    try:
-        entry = registry.get("model", model["name"])
-        opts = registry.validate_options(entry, model.get("options"), key="model.options")
-        return len(entry.obj.cut_points(model["name"], opts))
-    except Exception:  # plugin missing or options from another version: fall back on the plan
-        return max((r.run.n for r in results), default=0) or 1
+def num_cut_points(results: list[Result]) -> int:
+    """As the runs recorded it; for records from before it was recorded, the deepest n of the plan."""
+    recorded = {r.record.cut_points for r in results if r.record is not None and r.record.cut_points}
+    if recorded:
+        return max(recorded)
+    return max((r.run.n for r in results), default=0) or 1
 
 
 def make_samples(results: list[Result]) -> list[Sample]:
     """One sample per finished network and label; relative to baseB of the same split and seed."""
     base: dict[tuple[str, int], float] = {}
     for res in results:
-        if res.metrics is not None:
+        if res.record is not None:
             for split, condition in res.labels:
                 if condition == "baseB":
-                    base[(split, res.run.seed)] = res.metrics["top1"]
+                    base[(split, res.run.seed)] = res.record.top1
     samples = []
     for res in results:
-        if res.metrics is None:
+        if res.record is None:
             continue
-        top1 = res.metrics["top1"]
+        top1 = res.record.top1
         for split, condition in res.labels:
             b = base.get((split, res.run.seed))
             rel = top1 / b if b else None

@@ -56,6 +56,7 @@ def block_html(b: Block) -> str:
 
 
 def render(report: Report) -> str:
+    """The report as one self-contained HTML page (figures embedded)."""
     body = "\n".join(block_html(b) for b in blocks(report))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title>'
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")

@@ -36,4 +36,5 @@ def block_md(b: Block, base: Path) -> str:
 
 
 def render(report: Report, base: Path) -> str:
+    """The report as Markdown; figures are linked relative to `base`, the folder it is written to."""
     return "\n\n".join(block_md(b, base) for b in blocks(report)) + "\n"

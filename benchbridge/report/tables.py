@@ -70,29 +70,23 @@ def transfer_gap(grid: Grid) -> list[dict[str, Any]]:
     return rows
 
 
-def device_hours(metrics: dict[str, Any]) -> float:
-    """As recorded, or wall time in hours (one device per run) when the run did not record it."""
-    recorded = metrics.get("device_hours")
-    return float(recorded) if recorded is not None else float(metrics.get("wall_time_s", 0.0)) / 3600
-
-
 def cost(grid: Grid) -> dict[str, Any]:
     """Wall time and device-hours per condition and for the grid; what is done and what is missing."""
     by_condition: dict[str, dict[str, float]] = {}
     devices: set[str] = set()
     for res in grid.results:
-        if res.metrics is None:
+        if res.record is None:
             continue
         c = by_condition.setdefault(res.run.condition, {"runs": 0, "wall_time_s": 0.0, "device_hours": 0.0})
         c["runs"] += 1
-        c["wall_time_s"] += float(res.metrics.get("wall_time_s", 0.0))
-        c["device_hours"] += device_hours(res.metrics)
-        devices.add(str(res.metrics.get("device", "?")))
+        c["wall_time_s"] += res.record.wall_time_s
+        c["device_hours"] += res.record.hours()
+        devices.add(res.record.device or "?")
     missing = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split,
-                "seed": r.run.seed} for r in grid.results if r.metrics is None]
+                "seed": r.run.seed} for r in grid.results if r.record is None]
     per_run = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed,
-                "wall_time_s": float(r.metrics.get("wall_time_s", 0.0)), "device_hours": device_hours(r.metrics)}
-               for r in grid.results if r.metrics is not None]
+                "wall_time_s": r.record.wall_time_s, "device_hours": r.record.hours()}
+               for r in grid.results if r.record is not None]
     return {"runs": len(grid.results), "done": len(grid.results) - len(missing), "missing": missing,
             "per_run": per_run,
             "wall_time_s": sum(c["wall_time_s"] for c in by_condition.values()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from benchbridge_superclass.dataset import SuperclassFolder, read_superclasses
 from benchbridge_superclass.split import SuperclassSplit
-from benchbridge.hookspecs import hookimpl
+from benchbridge.api import hookimpl
 
 BENCHBRIDGE_HOOK_API = 1
 """The benchbridge hook API this plugin was written for (see benchbridge.hookspecs.HOOK_API_VERSION)."""

@@ -10,10 +10,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.imagefolder import convert_imagefolder, find_layout
-from benchbridge.data.shards import open_dataset, read_index
-from benchbridge.errors import UserError
+from benchbridge.api import (ClassInfo, DatasetSource, UserError, convert_imagefolder, find_layout, open_shards,
+                             read_index)
 
 FORMAT_HINT = "Expected CSV lines 'class,superclass' or a YAML/JSON mapping {class: superclass}."
 
@@ -88,4 +86,4 @@ class SuperclassFolder:
             attributes.write_text(yaml.safe_dump({c.name: c.attributes for c in infos}))
             convert_imagefolder(Path(options.path), root, attributes=attributes, size=options.size,
                                 name="superclass_folder")
-        return open_dataset(root, "superclass_folder")
+        return open_shards(root, "superclass_folder")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import ClassInfo
-from benchbridge.errors import UserError
-from benchbridge.splits import Split
+from benchbridge.api import ClassInfo, Split, UserError
 
 
 class SuperclassSplitOptions(BaseModel):

@@ -8,7 +8,7 @@ from PIL import Image
 pytest.importorskip("benchbridge_superclass")
 
 from benchbridge import registry  # noqa: E402
-from benchbridge.errors import UserError  # noqa: E402
+from benchbridge.api import UserError  # noqa: E402
 from benchbridge_superclass import SuperclassFolder, SuperclassSplit  # noqa: E402
 
 SUPERS = {"cat": "animal", "dog": "animal", "bus": "vehicle", "car": "vehicle", "oak": "plant", "fern": "plant"}

@@ -11,9 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from benchbridge.errors import UserError
-from benchbridge.hookspecs import hookimpl
-from benchbridge.models.base import Network
+from benchbridge.api import Network, UserError, hookimpl
 from benchbridge_timm.structure import Structure, analyse, assemble
 
 PREFIX = "timm/"

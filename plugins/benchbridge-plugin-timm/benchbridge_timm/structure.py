@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from benchbridge.errors import UserError
+from benchbridge.api import UserError
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import torch
 
 pytest.importorskip("benchbridge_timm")
 
-from benchbridge.errors import UserError  # noqa: E402
-from benchbridge.models.base import Network  # noqa: E402
+from benchbridge.api import UserError  # noqa: E402
+from benchbridge.api import Network  # noqa: E402
 from benchbridge_timm.plugin import TimmModels, TimmOptions, _build, _meta  # noqa: E402
 from benchbridge_timm.structure import assemble  # noqa: E402
 

@@ -1,0 +1,121 @@
+"""What one finished run produced: a typed, schema-versioned record, written as metrics.json and validated on read.
+
+The fields fall in three groups (`IDENTITY`, `OUTCOME`, `COST`); `export` writes them in that order. Fields that
+a newer benchbridge fills in and an older file lacks are optional. Version 1 files (no `schema_version`, written
+before the record was typed) are read by filling what the plan knows and leaving the rest empty.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchbridge.errors import UserError
+
+SCHEMA_VERSION = 2
+"""Bumped when a field is renamed, removed or changes meaning (adding an optional field does not bump it)."""
+
+
+class CurvePoint(BaseModel):
+    """One evaluation during training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iteration: int
+    epoch: int
+    train_loss: float = Field(description="Mean training loss of the last batch before this evaluation.")
+    lr: float = Field(description="Base learning rate at the last step (before per-group multipliers).")
+    top1: float
+    top5: float
+    val_loss: float
+    val_images: int
+
+
+class RunRecord(BaseModel):
+    """metrics.json: identity, outcome and cost of one trained network."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    # identity
+    run_id: str
+    condition: str
+    n: int = Field(description="Blocks copied or frozen; 0 for base networks.")
+    cut_point: str | None = Field(None, description="Name of block n (the last one copied); None for n=0.")
+    cut_points: int | None = Field(None, description="How many cut points the model has.")
+    split: str = Field(description="The split's label, e.g. random-s0 or manmade->natural.")
+    split_kind: str | None = Field(None, description="The split plugin that made it, e.g. random.")
+    seed: int
+    source: str | None = Field(None, description="Run id of the network the first n blocks come from.")
+    # outcome
+    top1: float
+    top5: float
+    top1_best_k: float
+    best_k: int
+    iterations: int
+    images_seen: int
+    trainable_params: int | None = None
+    skipped_samples: int = 0
+    images_decoded: int | None = Field(None, description="Images the loader decoded (all epochs, all ranks).")
+    health: Literal["ok", "diverged", "no_learning"] | None = None
+    health_reason: str | None = None
+    curve: list[CurvePoint] = Field(default_factory=list)
+    # cost
+    wall_time_s: float
+    data_s: float | None = None
+    compute_s: float | None = None
+    eval_s: float | None = None
+    images_per_s: float | None = None
+    devices: int | None = None
+    device_hours: float | None = Field(None, description="Wall time x devices, in hours.")
+    peak_memory_bytes: int | None = None
+    device: str | None = None
+    device_name: str | None = None
+    precision: str | None = None
+    torch: str | None = None
+
+    def hours(self) -> float:
+        """Device-hours as recorded, or wall time in hours (one device) when the run did not record them."""
+        return self.device_hours if self.device_hours is not None else self.wall_time_s / 3600
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "split", "split_kind", "seed", "source")
+OUTCOME = ("top1", "top5", "top1_best_k", "best_k", "iterations", "images_seen", "trainable_params",
+           "skipped_samples", "images_decoded", "health", "health_reason")
+COST = ("wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "devices", "device_hours",
+        "peak_memory_bytes", "device", "device_name", "precision", "torch")
+assert set(IDENTITY + OUTCOME + COST + ("schema_version", "curve")) == set(RunRecord.model_fields)
+
+
+def parse_record(data: dict[str, Any], file: str | Path, defaults: dict[str, Any] | None = None) -> RunRecord:
+    """Validate a record; a version 1 dict gets `defaults` (what the plan knows) for the fields it lacks."""
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise UserError(f"this run's record has schema version {version}; this benchbridge reads versions 1 to "
+                        f"{SCHEMA_VERSION}.", file=str(file), hint="Upgrade benchbridge to read it.")
+    if version == 1:
+        data = {**(defaults or {}), **data, "schema_version": SCHEMA_VERSION}
+    try:
+        return RunRecord.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise UserError(f"not a valid run record of schema version {version} ({problems}).", file=str(file),
+                        hint="Was it written by another tool, or edited? Delete it to train the run again.") from None
+
+
+def read_record(path: Path, defaults: dict[str, Any] | None = None) -> RunRecord:
+    """Read and validate metrics.json (see `parse_record`)."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"metrics.json is not JSON: {exc}.", file=str(path),
+                        hint="Delete it to train the run again.") from None
+    if not isinstance(data, dict):
+        raise UserError("metrics.json does not hold a run record.", file=str(path))
+    return parse_record(data, path, defaults)

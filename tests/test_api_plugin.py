@@ -1,0 +1,66 @@
+"""A plugin written against `benchbridge.api` alone provides every plugin kind and runs a tiny grid end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import api_example_plugin as example
+from benchbridge import plugins, registry
+from benchbridge.cli import main
+from benchbridge.results import load_results
+from test_api_boundary import private_imports
+
+
+@pytest.fixture
+def with_example():
+    plugins.reset_plugins()
+    registry.clear_cache()
+    plugins.load_plugins()
+    plugins.pm.register(example, name="api_example")
+    yield
+    plugins.reset_plugins()
+    registry.clear_cache()
+
+
+def manifest(tmp_path, **execution):
+    data = {"name": "api-example", "output_dir": str(tmp_path / "out"),
+            "dataset": {"name": "ex_generated", "options": {"root": str(tmp_path / "data")}},
+            "model": {"name": "ex_tiny"}, "splits": [{"name": "ex_even_odd"}],
+            "conditions": [{"name": "RF", "source": None, "strategy": "ex_random_frozen"}, "AnB"],
+            "training": {"lr": 0.05, "batch_size": 8, "iterations": 3},
+            "execution": {"device": "cpu", "threads": 1, "executor": {"name": "ex_backwards"}, **execution}}
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_example_imports_only_the_api():
+    assert private_imports(open(example.__file__).read()) == []
+
+
+@pytest.mark.slow
+def test_a_plugin_on_the_api_alone_runs_a_grid_and_reports_it(tmp_path, with_example):
+    example.Backwards.seen.clear()
+    result = CliRunner().invoke(main, ["run", str(manifest(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["condition"] for r in rows} == {"baseA", "baseB", "RF", "AnB"} and len(rows) == 2 + 2 * 2
+    assert sorted(i for i, _, _ in example.Backwards.seen) == sorted(r["id"] for r in rows)
+    assert {(rank, world) for _, rank, world in example.Backwards.seen} == {(0, 1)}
+    records = {r.run.id: r.record for r in load_results(tmp_path / "out")}
+    assert {(r.condition, r.n, r.cut_point) for r in records.values() if r.n} == {
+        ("RF", 1, "c1"), ("RF", 2, "c2"), ("AnB", 1, "c1"), ("AnB", 2, "c2")}
+    assert {r.split_kind for r in records.values()} == {"ex_even_odd"}
+    report = CliRunner().invoke(main, ["report", str(tmp_path / "out"), "--format", "ex_count"])
+    assert report.exit_code == 0, report.output
+    assert (tmp_path / "out" / "report" / "count.txt").read_text() == "api-example 6\n"
+
+
+def test_an_executor_that_does_not_support_torchrun_is_refused(tmp_path, with_example):
+    result = CliRunner().invoke(main, ["run", str(manifest(tmp_path)), "--nproc-per-node", "2"])
+    assert result.exit_code == 2
+    assert "executor 'ex_backwards'" in result.output and "nproc_per_node" in result.output

@@ -1,0 +1,83 @@
+"""The run record: old result folders still read, newer or broken ones fail naming the schema version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchbridge import store
+from benchbridge.cli import main
+from benchbridge.errors import UserError
+from benchbridge.manifest import CONDITION_ORDER, condition_key
+from benchbridge.record import COST, IDENTITY, OUTCOME, SCHEMA_VERSION, RunRecord, read_record
+from benchbridge.report.grid import load_grid
+from benchbridge.results import load_results
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny_grid"
+
+
+@pytest.fixture
+def grid_copy(tmp_path):
+    return Path(shutil.copytree(FIXTURE, tmp_path / "tiny_grid"))
+
+
+def first_metrics(grid: Path) -> Path:
+    return sorted(grid.glob("runs/*/metrics.json"))[0]
+
+
+def test_version_1_folders_read_with_what_the_plan_knows():
+    results = load_results(FIXTURE)
+    assert len(results) == 56 and all(r.record is not None for r in results)
+    for res in results:
+        assert res.record.schema_version == SCHEMA_VERSION
+        assert res.record.source == res.run.source  # filled from the plan
+        assert res.record.run_id == res.run.id and res.record.top1 == json.loads(
+            (store.run_dir(FIXTURE, res.run.id) / store.METRICS_FILE).read_text())["top1"]
+    assert load_grid(FIXTURE).n_cuts == 7  # not recorded in version 1: the deepest n of the plan
+
+
+def test_a_newer_schema_is_refused_naming_both_versions(grid_copy):
+    path = first_metrics(grid_copy)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "schema_version": 99}))
+    result = CliRunner().invoke(main, ["status", str(grid_copy)])
+    assert result.exit_code == 2
+    assert "schema version 99" in result.output and f"versions 1 to {SCHEMA_VERSION}" in result.output
+    assert str(path) in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize("change, words", [({"top1": None}, "top1"), ({"surprise": 1}, "surprise")])
+def test_a_broken_record_names_the_field_and_schema_version(grid_copy, change, words):
+    path = first_metrics(grid_copy)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(UserError, match=f"schema version 1 .*{words}"):
+        read_record(path)
+
+
+def test_a_record_round_trips_and_every_field_is_grouped():
+    rec = load_results(FIXTURE)[0].record
+    again = RunRecord.model_validate(json.loads(json.dumps(rec.to_json())))
+    assert again == rec
+    assert set(IDENTITY + OUTCOME + COST) | {"schema_version", "curve"} == set(RunRecord.model_fields)
+
+
+def test_health_and_decoded_images_are_optional_and_typed():
+    rec = load_results(FIXTURE)[0].record
+    assert rec.health is None and rec.images_decoded is None
+    ok = RunRecord.model_validate({**rec.to_json(), "health": "diverged", "health_reason": "loss is NaN",
+                                   "images_decoded": 10})
+    assert ok.health == "diverged"
+    with pytest.raises(ValueError):
+        RunRecord.model_validate({**rec.to_json(), "health": "fine"})
+
+
+def test_one_condition_order_for_everything():
+    shuffled = ["custom", "AnB+", "random_frozen", "baseB", "BnB", "AnB", "BnB+", "baseA", "another"]
+    assert sorted(shuffled, key=condition_key) == [*CONDITION_ORDER, "another", "custom"]
+    grid = load_grid(FIXTURE)
+    for family in grid.families:
+        conds = grid.conditions(family)
+        assert conds == sorted(conds, key=condition_key) and len(conds) >= 2

@@ -81,6 +81,11 @@ def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, 
         raise UserError(f"execution.nproc_per_node={nproc} trains one run on several processes; it works with "
                         "the sequential 'local' executor only.", file=m.file, key="execution.nproc_per_node",
                         hint="Set execution.executor to local without devices, or nproc_per_node to 1.")
+    batch = m.raw.training.batch_size
+    if batch % nproc:
+        raise UserError(f"training.batch_size {batch} does not split evenly over {nproc} processes (each rank "
+                        "trains on an equal share of every global batch).", file=m.file, key="training.batch_size",
+                        hint=f"Choose a multiple of {nproc}, or another execution.nproc_per_node.")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "benchbridge", "run", manifest, *overrides, *(["--json"] if as_json else [])]
     err_console.print(f"launching {nproc} processes with torchrun", highlight=False)

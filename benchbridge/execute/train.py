@@ -22,6 +22,8 @@ from benchbridge import registry, store
 from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError
 from benchbridge.data.augment import normalise, resolve_preset
+from benchbridge.data.dali import available as dali_available
+from benchbridge.data.dali import make_dali_loader
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.execute import checkpoint, distributed
@@ -158,6 +160,14 @@ class Trainer:
         bs = self.t.batch_size if train else (self.e.batch_size or self.t.batch_size)
         bs = bs // self.world if train else max(1, math.ceil(bs / self.world))
         decode = self.d.decode if self.d.decode != "auto" else ("gpu" if self.setup.device.type == "cuda" else "cpu")
+        if self._pipeline() == "dali":
+            dali_loader = make_dali_loader(
+                self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train, seed=seed_of(self.run),
+                epoch=epoch, input_size=self.data_config["input_size"], rank=distributed.rank(),
+                world_size=self.world, augmentation=resolve_preset(self.d.augmentation, self.data_config),
+                device=self.setup.device, num_threads=max(1, self.setup.manifest.raw.execution.num_workers),
+                images_per_class=self.d.images_per_class)
+            return self._counting(dali_loader)  # type: ignore[arg-type]
         loader = make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
                              seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
                              mean=self.data_config["mean"], std=self.data_config["std"],
@@ -168,6 +178,12 @@ class Trainer:
                              images_per_class=self.d.images_per_class, rank=distributed.rank(),
                              world_size=self.world, normalise=False)
         return self._counting(loader)
+
+    def _pipeline(self) -> str:
+        """torch or dali: the manifest's data.pipeline, auto resolved (dali when installed and on CUDA)."""
+        if self.d.pipeline != "auto":
+            return self.d.pipeline
+        return "dali" if self.setup.device.type == "cuda" and dali_available() else "torch"
 
     def _counting(self, loader: ShardLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """The loader's uint8 batches, moved to the device and normalised there; afterwards, its skipped corrupt

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_loader import generate  # noqa: E402
+from gpu_loader import endless  # noqa: E402
 
 from benchbridge import store  # noqa: E402
 from benchbridge.builtins.alexnet import IMAGENET_MEAN, AlexNetOptions, build_alexnet  # noqa: E402
@@ -68,13 +69,6 @@ def train_rate(net, opt, batches, steps: int, warmup: int, dev: torch.device, bf
         n += len(y)
     sync(dev)
     return n / (time.perf_counter() - start)
-
-
-def endless(make):
-    epoch = 0
-    while True:
-        yield from make(epoch)
-        epoch += 1
 
 
 def decode_rate(source, dev: torch.device, batch: int, limit: int) -> float:

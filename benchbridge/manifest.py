@@ -128,6 +128,9 @@ class Data(Strict):
     decode: Literal["auto", "cpu", "gpu"] = Field(
         "auto", description="Where JPEGs are decoded: gpu = torchvision.io.decode_jpeg on CUDA, batched; "
         "auto: gpu when training on CUDA.")
+    pipeline: Literal["auto", "torch", "dali"] = Field(
+        "auto", description="The input pipeline: torch (the shard loader, CPU workers; see decode), dali (NVIDIA "
+        "DALI, nvJPEG on the GPU; pip install 'benchbridge[dali]'); auto: dali when installed and training on CUDA.")
     skip_corrupt: bool = Field(False, description="Skip undecodable samples (counted in metrics.json as "
                                "skipped_samples) instead of stopping with an error naming shard and key.")
     images_per_class: int | None = Field(

@@ -59,7 +59,8 @@ class RunRecord(BaseModel):
     images_seen: int
     trainable_params: int | None = None
     skipped_samples: int = 0
-    images_decoded: int | None = Field(None, description="Images the loader decoded (all epochs, all ranks).")
+    images_decoded: int | None = Field(None, description="Images the loader decoded (all epochs, all ranks, and "
+                                       "every attempt of a resumed run: a cost, not a result).")
     health: Literal["ok", "diverged", "no_learning"] | None = None
     health_reason: str | None = None
     curve: list[CurvePoint] = Field(default_factory=list)
@@ -87,8 +88,8 @@ class RunRecord(BaseModel):
 
 IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "split", "split_kind", "seed", "source")
 OUTCOME = ("top1", "top5", "top1_best_k", "best_k", "iterations", "images_seen", "trainable_params",
-           "skipped_samples", "images_decoded", "health", "health_reason")
-COST = ("wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "devices", "device_hours",
+           "skipped_samples", "health", "health_reason")
+COST = ("wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "images_decoded", "devices", "device_hours",
         "peak_memory_bytes", "device", "device_name", "precision", "torch")
 assert set(IDENTITY + OUTCOME + COST + ("schema_version", "curve")) == set(RunRecord.model_fields)
 

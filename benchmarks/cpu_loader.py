@@ -2,10 +2,12 @@
 
     python benchmarks/cpu_loader.py --images 3000 --workers 2 --preset paper
     python benchmarks/cpu_loader.py --workers 0    # in-process: images per CPU-second (robust on a shared machine)
+    python benchmarks/cpu_loader.py --handoff float32   # the loader normalises (float32 batches cross processes)
 
 Generates N random-texture 256x256 JPEGs (ImageFolder layout, 10 classes) in a temp folder, prepares them as
 shards (JPEGs copied as-is), then times full passes of both loaders, alternating, and prints images/s and the
-ratio (benchbridge / torchvision). Not collected by pytest.
+ratio (benchbridge / torchvision). By default benchbridge hands uint8 batches over and they are normalised in the
+consuming process, as the trainer does on its device (the timing includes that step). Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from PIL import Image
 
 from benchbridge.data.imagefolder import convert_imagefolder
+from benchbridge.data.augment import normalise
 from benchbridge.data.loader import make_loader
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -51,11 +54,14 @@ def torchvision_loader(root: Path, preset: str, crop: int, batch: int, workers: 
     return torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers)
 
 
-def timed(loader, cpu: bool) -> tuple[int, float]:
-    """Images and seconds of one pass: wall-clock, or (cpu=True, in-process loading) CPU time of this process."""
+def timed(loader, cpu: bool, normalised: bool = True) -> tuple[int, float]:
+    """Images and seconds of one pass: wall-clock, or (cpu=True, in-process loading) CPU time of this process.
+    `normalised=False`: uint8 batches, normalised here (as the trainer does on its device) inside the timing."""
     clock = time.process_time if cpu else time.perf_counter
     start, n = clock(), 0
-    for _x, y in loader:
+    for x, y in loader:
+        if not normalised:
+            x = normalise(x, MEAN, STD)
         n += len(y)
     return n, clock() - start
 
@@ -69,6 +75,9 @@ def main() -> None:
     p.add_argument("--preset", choices=["paper", "timm"], default="paper")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dir", type=Path, default=None, help="Reuse/keep generated data here.")
+    p.add_argument("--handoff", choices=["uint8", "uint8-device", "float32"], default="uint8",
+                   help="What benchbridge's loader yields: uint8 normalised by this process (a CPU trainer), uint8 "
+                        "left for a GPU to normalise (not timed), or float32 normalised in the workers.")
     a = p.parse_args()
     torch.set_num_threads(1)
     root = a.dir or Path(tempfile.mkdtemp(prefix="bb-cpu-bench-"))
@@ -80,8 +89,8 @@ def main() -> None:
     for epoch in range(a.repeats):
         ours = make_loader(source, "train", list(range(source.num_classes)), batch_size=a.batch, train=True,
                            seed=0, epoch=epoch, input_size=a.crop, mean=MEAN, std=STD, num_workers=a.workers,
-                           augmentation=a.preset)
-        n, s = timed(ours, cpu)
+                           augmentation=a.preset, normalise=a.handoff == "float32")
+        n, s = timed(ours, cpu, normalised=a.handoff != "uint8")
         ours_rates.append(n / s)
         n2, s2 = timed(torchvision_loader(root / "src", a.preset, a.crop, a.batch, a.workers), cpu)
         tv_rates.append(n2 / s2)
@@ -90,6 +99,7 @@ def main() -> None:
     unit = "images per CPU-second (in-process)" if cpu else "images/s (wall clock)"
     print(f"median {unit}: benchbridge {o:.0f}, torchvision ImageFolder+DataLoader {t:.0f}; ratio {o / t:.2f}x "
           f"({a.images} 256x256 JPEGs, {a.preset} preset, crop {a.crop}, batch {a.batch}, {a.workers} workers, "
+          f"{a.handoff} hand-off, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
 
 

@@ -53,7 +53,9 @@ def wait_for_checkpoint(out: Path, proc: subprocess.Popen, timeout: float = 120)
 
 def results(out: Path) -> dict[str, tuple[dict, dict]]:
     """Per run: metrics without timings and cost, and the saved weights."""
-    timing = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes"}
+    # costs, not results: a resumed run may decode some images again
+    timing = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes",
+              "images_decoded"}
     found = {}
     for run in (out / store.RUNS_DIR).iterdir():
         metrics = {k: v for k, v in store.read_json(run / store.METRICS_FILE).items() if k not in timing}

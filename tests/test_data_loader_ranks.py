@@ -1,4 +1,4 @@
-"""Loader guarantees: exactly-once evaluation over ranks x workers, fixed-length disjoint DDP training,
+"""Loader guarantees: exactly-once evaluation over ranks x workers, disjoint equal-length DDP training shares,
 images_per_class, corrupt-sample skipping, augmentation presets and the batched (GPU) decode path on CPU."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PIL import Image
 from benchbridge.data import loader
 from benchbridge.data.augment import BatchAugment, CpuAugment, rrc_box
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.loader import count_samples, make_loader, rank_share
+from benchbridge.data.loader import count_samples, make_loader, plan_epoch, rank_samples
 from benchbridge.data.shards import write_dataset
 from benchbridge.errors import UserError
 
@@ -69,21 +69,34 @@ def test_class_filter_keeps_exactly_once_too(many_shards: DatasetSource) -> None
     assert sorted(ids) == [i for i in range(N) if i % CLASSES == 1]
 
 
-def test_ddp_training_has_a_fixed_length_and_disjoint_ranks(many_shards: DatasetSource) -> None:
-    kw = {"split": "train", "train": True, "world_size": 2, "num_workers": 2}
-    ranks = [_ids(many_shards, rank=r, **kw) for r in range(2)]
-    assert [len(r) for r in ranks] == [rank_share(N, r, 2) for r in range(2)] == [51, 51]
-    assert not set(ranks[0]) & set(ranks[1])
-    assert ranks == [_ids(many_shards, rank=r, **kw) for r in range(2)]  # seeded by (seed, epoch)
-    assert ranks != [_ids(many_shards, rank=r, **{**kw, "epoch": 1}) for r in range(2)]
-    loaders = [make_loader(many_shards, "train", [0, 1, 2], batch_size=5, train=True, seed=3, epoch=0, input_size=6,
-                           mean=(0, 0, 0), std=(1, 1, 1), rank=r, world_size=2, num_workers=2) for r in range(2)]
-    assert [len(list(ld)) for ld in loaders] == [len(ld) for ld in loaders]
+@pytest.mark.parametrize("fixture", ["many_shards", "few_shards"])
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ddp_training_decodes_each_sample_once_with_the_same_steps_on_every_rank(fixture, workers, request) -> None:
+    source = request.getfixturevalue(fixture)
+    kw = {"split": "train", "train": True, "world_size": 2, "num_workers": workers, "batch_size": 4}
+    ranks = [_ids(source, rank=r, **kw) for r in range(2)]
+    assert [len(r) for r in ranks] == [rank_samples(N, r, 2, True) for r in range(2)] == [51, 51]
+    assert sorted(set(ranks[0]) | set(ranks[1])) == list(range(N))  # every sample, and one padded repeat
+    assert len(ranks[0]) + len(ranks[1]) - N == 1 and len(set(ranks[0])) == 51
+    assert ranks == [_ids(source, rank=r, **kw) for r in range(2)]  # seeded by (seed, epoch)
+    assert ranks != [_ids(source, rank=r, **{**kw, "epoch": 1}) for r in range(2)]
+    loaders = [make_loader(source, "train", [0, 1, 2], batch_size=4, train=True, seed=3, epoch=0, input_size=6,
+                           mean=(0, 0, 0), std=(1, 1, 1), rank=r, world_size=2, num_workers=workers) for r in range(2)]
+    sizes = [[len(y) for _, y in ld] for ld in loaders]
+    assert sizes[0] == sizes[1] == [4] * 12 + [3] and [len(ld) for ld in loaders] == [13, 13]
+    assert sum(ld.decoded for ld in loaders) == 2 * 51
 
 
-def test_resampled_training_with_few_shards_keeps_the_fixed_length(few_shards: DatasetSource) -> None:
-    ids = _ids(few_shards, "train", train=True, world_size=2, rank=1, num_workers=2)
-    assert len(ids) == 51 and set(ids) <= set(range(N))
+def test_the_plan_cuts_ranks_and_workers_at_samples_and_whole_batches() -> None:
+    shards, kept = ["a", "b", "c"], [5, 0, 6]  # 11 kept samples; shard b keeps none
+    spans = {(r, w): plan_epoch(shards, kept, r, 2, w, 2, 2, pad=True) for r in range(2) for w in range(2)}
+    taken = {k: [(s.shard, s.skip, s.take) for s in v] for k, v in spans.items()}
+    # rank 0: samples 0-5 (a0-a4, c0), batches [0,1] [2,3] [4,5] -> worker 0 batches 0 and 2 (4 samples)
+    assert taken[0, 0] == [("a", 0, 4)] and taken[0, 1] == [("a", 4, 1), ("c", 0, 1)]
+    # rank 1: samples 6-10 (c1-c5) padded to 6 with sample 0 (a0), wrapping round the sequence
+    assert taken[1, 0] == [("c", 1, 4)] and taken[1, 1] == [("c", 5, 1), ("a", 0, 1)]
+    evals = [plan_epoch(shards, kept, r, 2, 0, 1, 4, pad=False) for r in range(2)]
+    assert sum(s.take for e in evals for s in e) == 11
 
 
 def test_images_per_class_is_a_fixed_subset_whatever_the_split_into_workers(many_shards: DatasetSource) -> None:

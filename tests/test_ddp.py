@@ -15,11 +15,12 @@ from grids import tiny_manifest
 
 pytestmark = pytest.mark.slow
 
-# Both runs see the same global batches (each rank trains on rows rank::2 of it; gradients are averaged), so
-# they differ only by floating-point summation order. Measured here: base networks' losses differ by < 1e-5; the
-# transfer run, trained from those slightly different weights at a high learning rate, by up to 6e-3.
-LOSS_TOLERANCE = 1e-2
+# Each rank reads, decodes and trains on its own share of every epoch, so the two runs' global batches hold
+# different images (same count per step): they are not bit-identical and agree only as trainings of the same
+# recipe do. The recipe here (cosine schedule to zero, 10 epochs, no dropout) ends near convergence; measured on
+# the 2-core development VM, the three runs' top-1 differed by 2, 0 and 0 of 24 validation images.
 TOP1_TOLERANCE_IMAGES = 2
+EPOCHS = 10
 
 
 def manifest(tmp, out):
@@ -27,17 +28,18 @@ def manifest(tmp, out):
     data = yaml.safe_load(path.read_text())
     data["splits"] = [{"name": "random", "options": {"seed": 1}}]
     data.update(conditions=["AnB"], layers=[1])
-    data["model"]["options"]["dropout"] = 0.0  # dropout masks depend on how a batch is split over ranks
+    data["model"]["options"]["dropout"] = 0.0
+    data["training"].update(epochs=EPOCHS, lr=0.01, schedule={"name": "cosine"})
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
-def test_two_gloo_processes_match_one(tmp_path):
+def test_two_gloo_processes_decode_each_image_once_and_match_one(tmp_path):
     one = CliRunner().invoke(main, ["run", str(manifest(tmp_path, "one")), "--json"])
     assert one.exit_code == 0, one.output
     cmd = [sys.executable, "-m", "benchbridge", "run", str(manifest(tmp_path, "two")), "--nproc-per-node", "2",
            "--json"]
-    two = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    two = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert two.returncode == 0, two.stderr
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 3
@@ -48,7 +50,19 @@ def test_two_gloo_processes_match_one(tmp_path):
         assert ma["images_seen"] == mb["images_seen"] and ma["iterations"] == mb["iterations"]
         val = ma["curve"][-1]["val_images"]
         assert mb["curve"][-1]["val_images"] == val  # every validation image counted once over the ranks
-        assert abs(ma["top1"] - mb["top1"]) <= TOP1_TOLERANCE_IMAGES / val
-        for pa, pb in zip(ma["curve"], mb["curve"]):
-            assert abs(pa["val_loss"] - pb["val_loss"]) < LOSS_TOLERANCE
-            assert abs(pa["train_loss"] - pb["train_loss"]) < LOSS_TOLERANCE
+        train_images = ma["images_seen"] // EPOCHS  # 72: the target half's training images
+        for m in (ma, mb):  # each training image decoded once per epoch, each validation image once per evaluation
+            assert len(m["curve"]) == EPOCHS
+            train_decoded = m["images_decoded"] - EPOCHS * val
+            assert EPOCHS * train_images <= train_decoded <= EPOCHS * (train_images + m["devices"] - 1)
+        assert abs(ma["top1"] - mb["top1"]) <= TOP1_TOLERANCE_IMAGES / val + 1e-9
+
+
+def test_a_global_batch_that_does_not_split_over_the_ranks_is_a_user_error(tmp_path):
+    path = manifest(tmp_path, "odd")
+    data = yaml.safe_load(path.read_text())
+    data["training"]["batch_size"] = 15
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    cmd = [sys.executable, "-m", "benchbridge", "run", str(path), "--nproc-per-node", "2"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "training.batch_size" in run.stderr, run.stderr

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json, say
 from benchbridge.cli.report import print_table
+from benchbridge.errors import UserError
 from benchbridge.execute import check_torchrun, distributed, execute_plan
 from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
@@ -78,6 +79,11 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
 def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:
     """Start this command again under torchrun with `nproc` workers; its exit status."""
     check_torchrun(m)
+    batch = m.raw.training.batch_size
+    if batch % nproc:
+        raise UserError(f"training.batch_size {batch} does not split evenly over {nproc} processes (each rank "
+                        "trains on an equal share of every global batch).", file=m.file, key="training.batch_size",
+                        hint=f"Choose a multiple of {nproc}, or another execution.nproc_per_node.")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "benchbridge", "run", manifest, *overrides, *(["--json"] if as_json else [])]
     err_console.print(f"launching {nproc} processes with torchrun", highlight=False)

@@ -3,7 +3,8 @@
 paper: random `size` crop of the stored (256) image and a random mirror; centre crop for evaluation.
 timm: RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3) and a random mirror; evaluation resizes the shorter side
 to size/0.875 and takes the centre crop. none: centre crop for training and evaluation.
-Normalisation (mean/std on 0..1 pixels) is done per batch.
+Normalisation (mean/std on 0..1 pixels) is done per batch, by the loader or (uint8 batches) by the trainer
+on its device: the same operations, so the same values.
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ class CpuAugment:
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 NCHW -> float32 NCHW, (x/255 - mean) / std."""
-    x = images.to(torch.float32, memory_format=torch.contiguous_format)
+    return normalise_(images.to(torch.float32, memory_format=torch.contiguous_format), mean, std)
+
+
+def normalise_(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """In place on float32 NCHW holding 0..255 values: (x/255 - mean) / std, as `normalise` computes it."""
     shift = torch.tensor(mean, dtype=torch.float32, device=x.device).view(-1, 1, 1) * 255.0
     scale = torch.tensor(std, dtype=torch.float32, device=x.device).view(-1, 1, 1) * 255.0
     return x.sub_(shift).div_(scale)  # as before: results stay bit-identical to earlier versions
@@ -112,12 +117,13 @@ def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
 
 @dataclass(frozen=True)
 class BatchAugment:
-    """The same presets on decoded uint8 CHW tensors (any device): crops, resizes, mirrors, normalises a batch."""
+    """The same presets on decoded uint8 CHW tensors (any device): crops, resizes, mirrors, normalises a batch
+    (`mean` None: returns the uint8 batch, for the consumer to normalise)."""
 
     preset: str
     size: int
     train: bool
-    mean: tuple[float, ...]
+    mean: tuple[float, ...] | None
     std: tuple[float, ...]
 
     def __call__(self, images: list[torch.Tensor], rng: random.Random) -> torch.Tensor:
@@ -136,7 +142,7 @@ class BatchAugment:
         batch = torch.stack(crops)
         mirror = torch.tensor(flips, device=batch.device).view(-1, 1, 1, 1)
         batch = torch.where(mirror, batch.flip(-1), batch)
-        return normalise(batch, self.mean, self.std)
+        return batch if self.mean is None else normalise(batch, self.mean, self.std)
 
     def _enlarged(self, image: torch.Tensor, top: int, left: int, ch: int, cw: int) -> tuple[torch.Tensor, Box]:
         h, w = image.shape[-2:]

@@ -3,20 +3,23 @@
 Training: seeded shard shuffle and sample shuffle buffer (deterministic per (seed, epoch)), augmentation preset
 (see `augment`). Evaluation: every sample once, in file order, centre crop, last partial batch kept.
 
-Several ranks and workers (for DDP: `make_loader(..., rank=r, world_size=n, num_workers=w)`):
-- each (rank, worker) is a *slot*, numbered rank * workers + worker (`slot_count`, `slot_of`);
-- evaluation (`train=False`): every sample exactly once across all slots -- whole shards per slot when there
-  are at least as many shards as slots, else every slot reads all shards and keeps every n-th sample;
-  combine per-rank sums (correct, seen) with an all-reduce;
-- training with `world_size > 1` (or `resample=True`): a fixed epoch length of `rank_share(total, r, n)`
-  samples per rank (`ceil(total / n)`, so every rank runs the same number of steps), each rank drawing from
-  its own disjoint share of a (seed, epoch)-shuffled shard list, cycling through it when short; with fewer
-  shards than slots each slot resamples shards at random, seeded by (seed, epoch, slot).
+Several ranks and workers (DDP: `make_loader(..., rank=r, world_size=n, num_workers=w)`, `batch_size` per rank)
+share one plan (`plan_epoch`): the kept samples of the split, in the order of the (seed, epoch)-shuffled shard list
+(file order for evaluation), form one sequence whose length the index's per-shard class counts give without
+reading a shard. Rank r takes the r-th contiguous slice of it (sizes differ by at most one); its workers take
+contiguous pieces of that slice, cut at whole batches, so the DataLoader's round-robin yields the rank's batches
+in order, all full but the last. Each sample is therefore read and decoded by exactly one (rank, worker).
+Training pads every rank to ceil(total / n) samples (a short rank decodes one sample twice), so every rank runs
+ceil(ceil(total / n) / batch_size) steps; evaluation does not pad: every sample exactly once over all ranks
+(combine per-rank sums with an all-reduce).
 `images_per_class=k` keeps the first k training samples of each class in file order (a fixed random subset,
 computed from the index's per-shard class counts, the same for every rank/worker split).
 `skip_corrupt=True` skips undecodable samples and counts them in `ShardLoader.skipped`; otherwise a corrupt
-sample raises a UserError naming the shard and the key. `decode="gpu"` yields JPEG bytes from the workers and
-decodes, crops and mirrors whole batches with torchvision.io.decode_jpeg on `device`.
+sample raises a UserError naming the shard and the key. `ShardLoader.decoded` counts the images decoded during
+the last pass (cached passes decode none). `decode="gpu"` yields JPEG bytes from the workers and decodes, crops
+and mirrors whole batches with torchvision.io.decode_jpeg on `device`. `normalise=False` yields uint8 NCHW
+batches (a quarter of the bytes across process boundaries) for the consumer to normalise on its device with
+`augment.normalise`, which gives the same float values bit for bit.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import webdataset as wds
 from PIL import Image
 from webdataset.tariterators import group_by_keys
 
-from benchbridge.data.augment import PRESETS, BatchAugment, CpuAugment, normalise
+from benchbridge.data.augment import PRESETS, BatchAugment, CpuAugment, normalise_
 from benchbridge.data.base import DatasetSource
 from benchbridge.data.shards import iter_tar_members
 from benchbridge.errors import UserError
@@ -67,27 +70,61 @@ def _mix_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
-def slot_count(world_size: int, num_workers: int) -> int:
-    """Reading slots: one per (rank, worker); a rank without workers is one slot."""
-    return world_size * max(1, num_workers)
+@dataclass(frozen=True)
+class Span:
+    """A run of one shard's kept samples: skip the first `skip`, then take `take`."""
+
+    shard: str
+    skip: int
+    take: int
 
 
-def slot_of(rank: int) -> tuple[int, int, int]:
-    """(slot, worker id, workers) of the calling process (a DataLoader worker or the main process) on `rank`."""
-    info = torch.utils.data.get_worker_info()
-    worker, workers = (info.id, info.num_workers) if info else (0, 1)
-    return rank * workers + worker, worker, workers
+def kept_counts(source: DatasetSource, split: str, classes: Sequence[int], quota: Quota | None) -> list[int] | None:
+    """Kept samples per shard (class filter and quota applied), from the index; None if it has no per-shard counts."""
+    entry = _split_entry(source, split)
+    per_shard = entry.get("shard_class_counts")
+    if per_shard is None:
+        return None
+    if quota is None:
+        return [sum(counts[c] for c in classes) for counts in per_shard]
+    return [sum(quota[str(source.root / name)].values()) for name in entry["shards"]]
 
 
-def rank_share(total: int, rank: int, world_size: int) -> int:
-    """Training samples per rank and epoch under DDP: the same for every rank (ceil(total / world_size))."""
-    del rank  # every rank gets the same fixed length, so every rank runs the same number of steps
-    return math.ceil(total / world_size)
+def plan_epoch(shards: Sequence[str], kept: Sequence[int], rank: int, world_size: int, worker: int, workers: int,
+               batch_size: int, pad: bool) -> list[Span]:
+    """The spans one (rank, worker) reads, in order: see the module docstring. `shards` in epoch order."""
+    total = sum(kept)
+    base, extra = divmod(total, world_size)
+    own = base + (rank < extra)
+    lo = rank * base + min(rank, extra)
+    positions = math.ceil(total / world_size) if pad and total else own
+    batches = math.ceil(positions / batch_size)
+    first, end = 0, 0
+    for w in range(workers):
+        count = len(range(w, batches, workers)) * batch_size
+        if batches and (batches - 1) % workers == w:
+            count -= batches * batch_size - positions  # this worker holds the last (partial) batch
+        first, end = end, end + count
+        if w == worker:
+            break
+    else:
+        return []
+    runs = [(lo + first, lo + min(end, own))] if first < own else []
+    if end > own:  # padding: the samples after this rank's slice, wrapping round the sequence
+        runs += [((lo + p) % total, (lo + p) % total + 1) for p in range(max(first, own), end)]
+    return _spans(shards, kept, runs)
 
 
-def worker_share(quota: int, worker: int, workers: int) -> int:
-    """One worker's part of a rank's samples (the remainder goes to the first workers)."""
-    return quota // workers + (1 if worker < quota % workers else 0)
+def _spans(shards: Sequence[str], kept: Sequence[int], runs: list[tuple[int, int]]) -> list[Span]:
+    """Global position ranges [a, b) of the kept-sample sequence as per-shard spans."""
+    starts = np.cumsum([0, *kept]).tolist()
+    out: list[Span] = []
+    for a, b in runs:
+        for i, shard in enumerate(shards):
+            lo, hi = max(a, starts[i]), min(b, starts[i + 1])
+            if lo < hi:
+                out.append(Span(shard, lo - starts[i], hi - lo))
+    return out
 
 
 def _corrupt(sample: dict, why: str) -> UserError:
@@ -112,14 +149,15 @@ def _decode(sample: dict) -> np.ndarray:
 
 
 class _Skips:
-    """Samples skipped as corrupt since the last batch (one per process)."""
+    """Samples skipped as corrupt, and images decoded, since the last batch (one per process)."""
 
     def __init__(self) -> None:
         self.n = 0
+        self.decoded = 0
 
-    def take(self) -> int:
-        n, self.n = self.n, 0
-        return n
+    def take(self) -> tuple[int, int]:
+        taken, self.n, self.decoded = (self.n, self.decoded), 0, 0
+        return taken
 
 
 Quota = dict[str, dict[int, int]]  # shard path -> original class -> samples of it to keep from that shard
@@ -186,49 +224,36 @@ class _Reader:
 
 @dataclass
 class _Source:
-    """The samples of one slot: see the module docstring for the three modes."""
+    """The samples of the calling (rank, worker): its spans of the epoch plan (see `plan_epoch`)."""
 
     shards: list[str]
+    kept: list[int] | None  # per shard, in `shards` order; None: no per-shard counts (one slot only)
     reader: _Reader
-    mode: str  # "eval" (exactly once), "epoch" (shuffled shards split by slot), "fixed" (fixed length per rank)
-    seed: int | None
+    seed: int | None  # shard-order seed (training); None: file order
     rank: int
     world_size: int
-    rank_samples: int = 0
+    batch_size: int
+    pad: bool
 
     def __call__(self) -> Iterator[dict]:
-        slot, worker, workers = slot_of(self.rank)
-        n = self.world_size * workers
-        shards = list(self.shards)
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        order = list(range(len(self.shards)))
         if self.seed is not None:
-            random.Random(self.seed).shuffle(shards)
-        if self.mode == "fixed":
-            return self._fixed(shards, slot, n, worker_share(self.rank_samples, worker, workers))
-        if self.mode == "eval" and len(shards) < n:
-            return islice(self._all(shards), slot, None, n)
-        return self._all(shards[slot::n])
+            random.Random(self.seed).shuffle(order)
+        shards = [self.shards[i] for i in order]
+        if self.kept is None:  # one rank, one worker (checked by make_loader): every shard, whole
+            return self._read([Span(s, 0, -1) for s in shards])
+        kept = [self.kept[i] for i in order]
+        return self._read(plan_epoch(shards, kept, self.rank, self.world_size, worker, workers, self.batch_size,
+                                     self.pad))
 
-    def _all(self, shards: list[str]) -> Iterator[dict]:
-        for url in shards:
-            yield from self.reader.samples(url)
-
-    def _fixed(self, shards: list[str], slot: int, n: int, quota: int) -> Iterator[dict]:
-        rng = random.Random(_mix_seed(self.seed or 0, slot, 3))
-        mine = shards[slot::n] if len(shards) >= n else []
-        done = empty = 0
-        while done < quota and empty < max(100, 2 * len(shards)) and shards:
-            if mine:
-                order = rng.sample(mine, len(mine))
-            else:
-                order = [rng.choice(shards)]  # resampled: too few shards for a disjoint share
-            got = 0
-            for sample in islice(self._all(order), quota - done):
-                got += 1
-                yield sample
-            done += got
-            if mine and got == 0:
-                mine = []  # no kept sample in this share: resample from every shard
-            empty = 0 if got else empty + 1
+    def _read(self, spans: list[Span]) -> Iterator[dict]:
+        for span in spans:
+            samples = self.reader.samples(span.shard)
+            stop = None if span.take < 0 else span.skip + span.take
+            yield from islice(samples, span.skip, stop)
+            samples.close()  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -252,6 +277,7 @@ class _Decode:
                 if "image" in sample:
                     yield self.augment(sample["image"], rng), sample["label"]
                     continue
+                self.skips.decoded += 1
                 chw = decode_jpeg_chw(sample["jpg"]) if fast and "jpg" in sample else None
                 if chw is not None and min(chw.shape[-2:]) >= self.augment.size:
                     yield self._crop(chw, rng), sample["label"]
@@ -307,7 +333,8 @@ def _decoded(shards: list[str], key: tuple, reader: _Reader) -> list[dict]:
     """The kept samples of a split, decoded once per process and kept in memory (oldest entries evicted)."""
     if key not in _cache:
         items = []
-        for s in _Source(shards, reader, "eval", None, 0, 1)():
+        for s in _Source(shards, None, reader, None, 0, 1, 1, False)():
+            reader.skips.decoded += 1
             try:
                 items.append({"image": _decode(s), "label": s["label"], "__key__": s.get("__key__")})
             except UserError:
@@ -334,22 +361,38 @@ def _chw(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.require(image, requirements="CW")).permute(2, 0, 1)
 
 
+def _shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An empty tensor, in shared memory inside a DataLoader worker (so handing it over copies nothing)."""
+    if torch.utils.data.get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    storage = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
+
+
 @dataclass(frozen=True)
 class _Collate:
-    """Stack uint8 HWC crops into a normalised float32 NCHW batch and int64 labels."""
+    """Stack uint8 HWC/CHW crops into a uint8 NCHW batch (`mean` None) or a normalised float32 one; int64 labels.
 
-    mean: tuple[float, ...]
+    Inside a worker the batch is built in shared memory, as torch's default collate does.
+    """
+
+    mean: tuple[float, ...] | None
     std: tuple[float, ...]
 
     def __call__(self, items: list[tuple[np.ndarray | torch.Tensor, int]]) -> Batch:
         as_chw = [im if isinstance(im, torch.Tensor) else _chw(im) for im, _ in items]
-        images = torch.stack(as_chw)
         labels = torch.tensor([lab for _, lab in items], dtype=torch.int64)
-        return normalise(images, self.mean, self.std), labels
+        shape = (len(as_chw), *as_chw[0].shape)
+        if self.mean is None:
+            return torch.stack(as_chw, out=_shared_empty(shape, torch.uint8)), labels
+        out = _shared_empty(shape, torch.float32)
+        for i, im in enumerate(as_chw):
+            out[i].copy_(im)
+        return normalise_(out, self.mean, self.std), labels
 
 
 def _batches(batch_size: int, collate: Callable[[list], Any] | None, skips: _Skips) -> Callable[[Iterable], Iterator]:
-    """Batches tagged with the samples skipped since the last one; a final (None, None, n) for the rest."""
+    """Batches tagged with (skipped, decoded) since the last one; a final (None, None, tag) for the rest."""
     def stage(src: Iterable) -> Iterator:
         it = iter(src)
         while chunk := list(islice(it, batch_size)):
@@ -358,7 +401,7 @@ def _batches(batch_size: int, collate: Callable[[list], Any] | None, skips: _Ski
                     skips.take()
             else:
                 yield (*collate(chunk), skips.take())
-        if skips.n:
+        if skips.n or skips.decoded:
             yield None, None, skips.take()
     return stage
 
@@ -374,6 +417,7 @@ class GpuDecode:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.decoded = 0
 
     def __call__(self, datas: list[bytes], labels: list[int], keys: list[str], urls: list[str]) -> tuple[Batch, int]:
         tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
@@ -381,6 +425,7 @@ class GpuDecode:
             images = _decode_jpeg(tensors, self.device)
         except RuntimeError:
             images = [self._one(t, d, k, u) for t, d, k, u in zip(tensors, datas, keys, urls)]
+        self.decoded += len(images)
         kept = [i for i, im in enumerate(images) if im is not None]
         skipped = len(images) - len(kept)
         if not kept:
@@ -405,7 +450,7 @@ class GpuDecode:
 class ShardLoader:
     """An iterable of (images, labels) batches; iterate it once per epoch (it replays the same order).
 
-    `skipped` counts the corrupt samples skipped during the last pass (with skip_corrupt).
+    `skipped` counts the corrupt samples skipped and `decoded` the images decoded during the last pass.
     """
 
     def __init__(self, pipeline: wds.DataPipeline, num_samples: int, batch_size: int, num_workers: int,
@@ -417,27 +462,32 @@ class ShardLoader:
         self.gpu = gpu
         self.num_batches = num_batches
         self.skipped = 0
+        self.decoded = 0
 
     def __len__(self) -> int:
-        """Batches per pass (exact for one process with at most one worker, and for fixed-length training)."""
+        """Batches per pass (exact unless corrupt samples are skipped)."""
         return self.num_batches if self.num_batches is not None else math.ceil(self.num_samples / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        self.skipped = 0
+        self.skipped = self.decoded = 0
         if self.num_workers == 0:
             items: Iterable = self.pipeline
         else:
             items = torch.utils.data.DataLoader(self.pipeline, batch_size=None, num_workers=self.num_workers,
                                                 persistent_workers=False, prefetch_factor=4)
         for item in items:
-            self.skipped += int(item[-1])
+            skipped, decoded = item[-1]
+            self.skipped += int(skipped)
+            self.decoded += int(decoded)
             if item[0] is None:
                 continue
             if self.gpu is None:
                 yield item[0], item[1]
                 continue
+            before = self.gpu.decoded
             batch, skipped = self.gpu(*item[:4])
             self.skipped += skipped
+            self.decoded += self.gpu.decoded - before
             if len(batch[1]):
                 yield batch
 
@@ -447,13 +497,13 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
                 num_workers: int = 0, rank: int = 0, world_size: int = 1,
                 shuffle_buffer: int = SHUFFLE_BUFFER, cache: bool = False, augmentation: str = "paper",
                 decode: str = "cpu", device: torch.device | str | None = None, skip_corrupt: bool = False,
-                images_per_class: int | None = None, resample: bool | None = None) -> ShardLoader:
+                images_per_class: int | None = None, normalise: bool = True) -> ShardLoader:
     """Batches of `split` restricted to `classes`, relabelled 0..k-1 in ascending order of original index.
 
-    With `cache` (one process, no workers), the first pass decodes the kept samples into memory and later
-    passes reuse them, shuffled by a seeded permutation: for small datasets trained many times over.
-    `images_per_class` applies to training only; `resample` (default: world_size > 1) gives training a fixed
-    epoch length of `rank_share` samples per rank. See the module docstring for the multi-rank guarantees.
+    `batch_size` is per rank (a DDP trainer passes its global batch / world_size). With `cache` (one process, no
+    workers), the first pass decodes the kept samples into memory and later passes reuse them, shuffled by a
+    seeded permutation: for small datasets trained many times over. `images_per_class` applies to training only.
+    `normalise=False`: uint8 batches, to normalise on the device. See the module docstring for several ranks.
     """
     wanted = sorted(set(classes))
     if not wanted or wanted[0] < 0 or wanted[-1] >= source.num_classes:
@@ -470,34 +520,39 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
     quota = class_quota(source, split, wanted, per_class) if per_class is not None else None
     reader = _Reader(label_of, quota, skip_corrupt, skips)
     total = count_samples(source, split, wanted, per_class)
-    fixed = train and (resample if resample is not None else world_size > 1)
+    kept = kept_counts(source, split, wanted, quota)
+    if kept is None and world_size * max(1, num_workers) > 1:
+        raise UserError("this dataset's index has no per-shard class counts (needed to share it out over "
+                        "ranks or workers).", file=str(source.root),
+                        hint="Prepare it again with this version of `benchbridge data`, or use one process "
+                             "without workers.")
     use_cache = cache and world_size == 1 and num_workers == 0
+    norm = (tuple(map(float, mean)), tuple(map(float, std))) if normalise else (None, tuple(map(float, std)))
     gpu = None
     if use_cache:
         items = _decoded(shards, (str(source.root), split, tuple(label_of), per_class), reader)
         stages: list[Any] = [_from_memory(items, order_seed if train else None)]
     else:
-        mode = "fixed" if fixed else ("epoch" if train else "eval")
-        stages = [_Source(shards, reader, mode, order_seed if train else None, rank, world_size,
-                          rank_share(total, rank, world_size))]
+        stages = [_Source(shards, kept, reader, order_seed if train else None, rank, world_size, batch_size, train)]
         if train:
-            stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=order_seed))
+            buffer_seed = order_seed if rank == 0 else _mix_seed(seed, epoch, rank)
+            stages.append(wds.shuffle(shuffle_buffer, initial=shuffle_buffer, seed=buffer_seed))
     augment_seed = _mix_seed(seed, epoch, rank, 1)
     if decode == "gpu" and not use_cache:
         dev = torch.device(device) if device is not None else torch.device("cuda")
-        gpu = GpuDecode(BatchAugment(augmentation, input_size, train, tuple(map(float, mean)),
-                                     tuple(map(float, std))), dev, _mix_seed(seed, epoch, rank, 2), skip_corrupt)
+        gpu = GpuDecode(BatchAugment(augmentation, input_size, train, *norm), dev, _mix_seed(seed, epoch, rank, 2),
+                        skip_corrupt)
         stages += [_raw, _batches(batch_size, None, skips)]
     else:
         stages += [_Decode(CpuAugment(augmentation, input_size, train), augment_seed, skip_corrupt, skips),
-                   _batches(batch_size, _Collate(tuple(map(float, mean)), tuple(map(float, std))), skips)]
-    per_rank = rank_share(total, rank, world_size) if fixed else _per_rank(total, rank, world_size)
-    workers = max(1, num_workers)
-    batches = sum(math.ceil(worker_share(per_rank, w, workers) / batch_size) for w in range(workers)) \
-        if fixed else None
-    return ShardLoader(wds.DataPipeline(*stages), per_rank, batch_size, num_workers, gpu, batches)
+                   _batches(batch_size, _Collate(*norm), skips)]
+    per_rank = rank_samples(total, rank, world_size, train)
+    return ShardLoader(wds.DataPipeline(*stages), per_rank, batch_size, num_workers, gpu,
+                       math.ceil(per_rank / batch_size))
 
 
-def _per_rank(total: int, rank: int, world_size: int) -> int:
-    """Approximate share of one rank (exact when world_size is 1)."""
-    return total if world_size == 1 else math.ceil(total / world_size)
+def rank_samples(total: int, rank: int, world_size: int, train: bool) -> int:
+    """Samples one rank reads per pass: training pads every rank to ceil(total / n); evaluation does not pad."""
+    if train:
+        return math.ceil(total / world_size)
+    return total // world_size + (rank < total % world_size)

@@ -22,7 +22,9 @@ from benchbridge import registry, store
 from benchbridge.record import SCHEMA_VERSION, RunRecord
 from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError
-from benchbridge.data.augment import resolve_preset
+from benchbridge.data.augment import normalise, resolve_preset
+from benchbridge.data.dali import available as dali_available
+from benchbridge.data.dali import make_dali_loader
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.execute import checkpoint, distributed
@@ -81,14 +83,12 @@ def lr_factor(t: Training, it: int, total: int, iters_per_epoch: int) -> float:
 
 def evaluate(net: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
              precision: str = "fp32", channels_last: bool = False) -> dict[str, float]:
-    """Top-1/top-5/loss over every image; under DDP each rank scores its rows of each batch and counts are summed."""
+    """Top-1/top-5/loss over every image; under DDP each rank scores its own share and counts are summed."""
     net.eval()
-    rank, world = distributed.rank(), distributed.world_size()
     correct1 = correct5 = seen = 0
     loss = 0.0
     with torch.no_grad():
         for x, y in batches:
-            x, y = _rows(x, rank, world), _rows(y, rank, world)
             x, y = _to(x, device, channels_last), y.to(device, non_blocking=True)
             with _autocast(device, precision):
                 out = net(x)
@@ -101,11 +101,6 @@ def evaluate(net: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.T
     net.train()
     correct1, correct5, loss, seen = distributed.all_sum([correct1, correct5, loss, seen], device)
     return {"top1": correct1 / seen, "top5": correct5 / seen, "val_loss": loss / seen, "val_images": int(seen)}
-
-
-def _rows(t: torch.Tensor, rank: int, world: int) -> torch.Tensor:
-    """This rank's share of a global batch: rows rank, rank+world, ... (every row once over the ranks)."""
-    return t if world == 1 else t[rank::world]
 
 
 def _to(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -146,6 +141,7 @@ class Trainer:
         self.d = m.raw.data
         n_train = self.n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
         self.skipped = 0
+        self.decoded = 0  # images decoded by this rank's loaders, over every attempt (kept in checkpoints)
         self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
         self.total = self.t.iterations or self.t.epochs * self.iters_per_epoch  # type: ignore[operator]
         self.curve: list[dict[str, Any]] = []
@@ -159,9 +155,19 @@ class Trainer:
         self._loss_n = 0
 
     def loader(self, split: str, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's batches of `split` (its share of each global batch), normalised on the device."""
         train = split == "train"
         bs = self.t.batch_size if train else (self.e.batch_size or self.t.batch_size)
+        bs = bs // self.world if train else max(1, math.ceil(bs / self.world))
         decode = self.d.decode if self.d.decode != "auto" else ("gpu" if self.setup.device.type == "cuda" else "cpu")
+        if self._pipeline() == "dali":
+            dali_loader = make_dali_loader(
+                self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train, seed=seed_of(self.run),
+                epoch=epoch, input_size=self.data_config["input_size"], rank=distributed.rank(),
+                world_size=self.world, augmentation=resolve_preset(self.d.augmentation, self.data_config),
+                device=self.setup.device, num_threads=max(1, self.setup.manifest.raw.execution.num_workers),
+                images_per_class=self.d.images_per_class)
+            return self._counting(dali_loader)  # type: ignore[arg-type]
         loader = make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
                              seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
                              mean=self.data_config["mean"], std=self.data_config["std"],
@@ -169,21 +175,32 @@ class Trainer:
                              cache=self.setup.manifest.raw.execution.cache_data,
                              augmentation=resolve_preset(self.d.augmentation, self.data_config), decode=decode,
                              device=self.setup.device, skip_corrupt=self.d.skip_corrupt,
-                             images_per_class=self.d.images_per_class)
+                             images_per_class=self.d.images_per_class, rank=distributed.rank(),
+                             world_size=self.world, normalise=False)
         return self._counting(loader)
 
+    def _pipeline(self) -> str:
+        """torch or dali: the manifest's data.pipeline, auto resolved (dali when installed and on CUDA)."""
+        if self.d.pipeline != "auto":
+            return self.d.pipeline
+        return "dali" if self.setup.device.type == "cuda" and dali_available() else "torch"
+
     def _counting(self, loader: ShardLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        """The loader's batches; afterwards, its skipped corrupt samples are added to self.skipped."""
+        """The loader's uint8 batches, moved to the device and normalised there; afterwards, its skipped corrupt
+        samples and decoded images are added to self.skipped and self.decoded."""
+        dev, mean, std = self.setup.device, self.data_config["mean"], self.data_config["std"]
         try:
-            yield from loader
+            for x, y in loader:
+                yield normalise(x.to(dev, non_blocking=True), mean, std), y.to(dev, non_blocking=True)
         finally:
             self.skipped += loader.skipped
+            self.decoded += loader.decoded
 
     def fit(self) -> tuple[Network, dict[str, Any]]:
         start = self._start = time.perf_counter()
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
-        self._check_last_batch(net)
+        self._check_batches(net)
         opt = make_optimizer(groups, self.t)
         ls = self._restore(net, opt)
         model = self._wrap(net)
@@ -195,13 +212,21 @@ class Trainer:
                 self._evaluate(net, ls)
         return net, self._metrics(net, ls, ls.wall_s + time.perf_counter() - start)
 
-    def _check_last_batch(self, net: Network) -> None:
-        """BatchNorm cannot train on one image: refuse a recipe whose epochs end with a batch of one."""
+    def _check_batches(self, net: Network) -> None:
+        """The global batch must split evenly over the ranks; BatchNorm cannot train on one image: refuse a
+        recipe whose epochs end with a batch of one on a rank."""
+        if self.t.batch_size % self.world:
+            raise UserError(f"training.batch_size {self.t.batch_size} does not split evenly over {self.world} "
+                            "processes (each rank trains on an equal share of every global batch).",
+                            file=self.setup.manifest.file, key="training.batch_size",
+                            hint=f"Choose a multiple of {self.world}, or another number of processes.")
+        per_rank, batch = math.ceil(self.n_train / self.world), self.t.batch_size // self.world
         has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
-        if has_bn and self.t.batch_size > 1 and self.n_train % self.t.batch_size == 1:
+        if has_bn and batch > 1 and per_rank % batch == 1:
             raise UserError(
                 f"every epoch of this run would end with a batch of one image ({self.n_train} training images, "
-                f"batch_size {self.t.batch_size}), and the model's BatchNorm layers cannot train on one image.",
+                f"batch_size {self.t.batch_size} over {self.world} process(es)), and the model's BatchNorm layers "
+                "cannot train on one image.",
                 file=self.setup.manifest.file, key="training.batch_size",
                 hint="Choose a batch_size that leaves more than one image over, or change data.images_per_class.")
 
@@ -220,7 +245,7 @@ class Trainer:
                 self._step(model, opt, x, y, ls.it)
                 if self.setup.device.type == "cuda":
                     torch.cuda.synchronize(self.setup.device)  # compute_s counts the GPU's work, not launches
-                ls.it, ls.step, ls.images = ls.it + 1, ls.step + 1, ls.images + len(y)
+                ls.it, ls.step, ls.images = ls.it + 1, ls.step + 1, ls.images + len(y) * self.world
                 tick = time.perf_counter()
                 self.timing["compute_s"] += tick - now
                 if self.e.every and ls.it % self.e.every == 0:
@@ -251,13 +276,11 @@ class Trainer:
 
     def _step(self, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
               it: int) -> None:
-        """One optimizer step over the global batch (x, y): this rank's rows, in `accumulation` micro-batches."""
+        """One optimizer step on this rank's share (x, y) of the global batch, in `accumulation` micro-batches."""
         factor = lr_factor(self.t, it, self.total, self.iters_per_epoch)
         for g in opt.param_groups:
             g["lr"] = self.t.lr * g["lr_mult"] * factor
-        scale = self.world / len(y)  # DDP averages over ranks: sum / batch x world gives the global mean
-        rank = distributed.rank()
-        x, y = _rows(x, rank, self.world), _rows(y, rank, self.world)
+        scale = 1 / len(y)  # DDP averages over ranks, whose shares are equal: the mean over the global batch
         x, y = _to(x, self.setup.device, self.t.channels_last), y.to(self.setup.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
         chunks = list(zip(x.chunk(self.t.accumulation), y.chunk(self.t.accumulation))) or [(x, y)]
@@ -308,6 +331,7 @@ class Trainer:
         opt.load_state_dict(state["opt"])
         self.curve, self.timing = state["curve"], state["timing"]
         self._loss_sum, self._loss_n = torch.tensor(state["loss"][0]), state["loss"][1]
+        self.decoded = state.get("decoded", 0)
         checkpoint.set_rng_state(state["rng"])
         return LoopState(**state["loop"])
 
@@ -315,7 +339,7 @@ class Trainer:
         loop = {**ls.__dict__, "wall_s": ls.wall_s + time.perf_counter() - start}
         return {"net": net.state_dict(), "opt": opt.state_dict(), "loop": loop, "curve": self.curve,
                 "timing": dict(self.timing), "loss": (float(self._loss_sum), self._loss_n),
-                "rng": checkpoint.rng_state(), "world_size": self.world}
+                "rng": checkpoint.rng_state(), "world_size": self.world, "decoded": self.decoded}
 
     def _maybe_checkpoint(self, net: Network, opt: torch.optim.Optimizer, ls: LoopState, start: float) -> None:
         """Save every `checkpoint_every` iterations, and on a preemption signal (then stop: Preempted)."""
@@ -355,6 +379,7 @@ class Trainer:
             "wall_time_s": wall, **{f"{k2}": v for k2, v in self.timing.items()},
             "images_per_s": ls.images / train_s if train_s else 0.0, "trainable_params": trainable,
             "device": str(self.setup.device), "torch": torch.__version__, "skipped_samples": self.skipped,
+            "images_decoded": int(distributed.all_sum([float(self.decoded)], self.setup.device)[0]),
             **cost(self.setup.device, wall, self.world), "precision": self.t.precision, "curve": self.curve,
         }
 

@@ -1,0 +1,210 @@
+"""The DALI input pipeline (`data.pipeline: dali`; `pip install 'benchbridge[dali]'`): the same shards, index,
+class filter, rank shares and presets as the torch loader, decoded by nvJPEG on the GPU.
+
+Per pass it writes, for this rank, DALI index files (wds2idx's v1.2 format) that list only the kept samples of
+its spans of the epoch plan (`loader.plan_epoch` with one worker), so DALI's `fn.readers.webdataset` reads and
+decodes exactly the samples the torch loader's rank would, and nothing else. Decoding is `device="mixed"` (nvJPEG,
+the hardware JPEG decoder where the GPU has one) on CUDA and libjpeg-turbo on the CPU; the presets run in DALI
+(paper: random crop + mirror of the image, enlarged first when smaller than the crop; timm: RandomResizedCrop
++ mirror, evaluation resize to size/0.875 + centre crop; none: centre crop). Batches are uint8 NCHW with int64
+labels, on the pipeline's device, for the trainer to normalise. Crops are not the torch loader's for a seed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchbridge.data.base import DatasetSource
+from benchbridge.data.loader import (
+    _mix_seed, _split_entry, class_quota, count_samples, kept_counts, plan_epoch, rank_samples)
+from benchbridge.data.shards import BLOCK, _check_header, _octal
+from benchbridge.errors import UserError
+from benchbridge.data.augment import CROP_PCT, PRESETS, RATIO, SCALE
+
+LABEL_BYTES = 8  # the .cls text of a class index, padded with zero bytes
+
+
+def available() -> bool:
+    """Whether NVIDIA DALI is installed."""
+    return importlib.util.find_spec("nvidia.dali") is not None
+
+
+@dataclass(frozen=True)
+class Member:
+    """One sample of a shard: its key, class and the data offsets/sizes of its jpg and cls members."""
+
+    key: str
+    cls: int
+    jpg: tuple[int, int]
+    cls_at: tuple[int, int]
+
+
+def scan_shard(path: str) -> list[Member]:
+    """The samples of an uncompressed tar shard, reading headers and class labels only (image data is skipped)."""
+    found: dict[str, dict[str, tuple[int, int]]] = {}
+    labels: dict[str, int] = {}
+    order: list[str] = []
+    with open(path, "rb") as f:
+        while True:
+            header = f.read(BLOCK)
+            if len(header) < BLOCK or header == b"\0" * BLOCK:
+                break
+            _check_header(header)
+            size, kind = _octal(header[124:136]), header[156:157]
+            offset = f.tell()
+            name = header[:100].rstrip(b"\0").decode("utf-8")
+            if kind in (b"0", b"\0") and "." in name:
+                key, ext = name.split(".", 1)
+                if key not in found:
+                    found[key] = {}
+                    order.append(key)
+                found[key][ext] = (offset, size)
+                if ext == "cls":
+                    labels[key] = int(f.read(size))
+                    f.seek(offset)
+            f.seek(offset + size + (-size % BLOCK))
+    return [Member(k, labels[k], found[k]["jpg"], found[k]["cls"]) for k in order
+            if "jpg" in found[k] and k in labels]
+
+
+def _kept(members: list[Member], label_of: dict[int, int], quota: dict[int, int] | None) -> list[Member]:
+    """The shard's samples the torch loader keeps: class in the filter, within the first-k quota."""
+    left = dict(quota) if quota is not None else None
+    out = []
+    for m in members:
+        if m.cls not in label_of:
+            continue
+        if left is not None:
+            if left[m.cls] <= 0:
+                continue
+            left[m.cls] -= 1
+        out.append(m)
+    return out
+
+
+def write_index(path: Path, members: Sequence[Member]) -> None:
+    """A DALI webdataset index (wds2idx v1.2) listing `members` only."""
+    lines = [f"v1.2 {len(members)}"]
+    lines += [f"jpg {m.jpg[0]} {m.jpg[1]} {m.key}.jpg cls {m.cls_at[0]} {m.cls_at[1]} {m.key}.cls" for m in members]
+    path.write_text("\n".join(lines) + "\n")
+
+
+class DaliLoader:
+    """An iterable of (uint8 images NCHW, int64 labels) batches from a DALI pipeline; one pass per iteration."""
+
+    def __init__(self, pipe: object, num_samples: int, batch_size: int, label_map: torch.Tensor) -> None:
+        self.pipe, self.num_samples, self.batch_size = pipe, num_samples, batch_size
+        self.label_map = label_map
+        self.skipped = 0
+        self.decoded = 0
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+        self.decoded = 0
+        if self.num_samples == 0:
+            return
+        it = DALIGenericIterator([self.pipe], ["x", "cls"], reader_name="reader",
+                                 last_batch_policy=LastBatchPolicy.PARTIAL, auto_reset=False)
+        for out in it:
+            x, cls = out[0]["x"], out[0]["cls"].to(torch.int64).cpu()
+            digits = torch.where(cls > 0, cls - 48, torch.zeros_like(cls))
+            ndigits = (cls > 0).sum(1, keepdim=True)
+            powers = 10 ** (ndigits - 1 - torch.arange(cls.shape[1])).clamp(min=0)
+            original = (digits * powers * (cls > 0)).sum(1)
+            y = self.label_map[original].to(x.device)
+            self.decoded += len(y)
+            yield x, y
+
+
+def make_dali_loader(source: DatasetSource, split: str, classes: Sequence[int], *, batch_size: int, train: bool,
+                     seed: int, epoch: int, input_size: int, rank: int = 0, world_size: int = 1,
+                     augmentation: str = "paper", device: torch.device | str = "cuda", num_threads: int = 4,
+                     images_per_class: int | None = None, index_dir: Path | None = None) -> DaliLoader:
+    """This rank's batches of `split` restricted to `classes` (relabelled as the torch loader does), via DALI."""
+    if not available():
+        raise UserError("data.pipeline is dali, but NVIDIA DALI is not installed.",
+                        hint="pip install 'benchbridge[dali]' (the CUDA 13 wheel), or set data.pipeline: torch.")
+    if augmentation not in PRESETS:
+        raise ValueError(f"augmentation must be one of {PRESETS}")
+    wanted = sorted(set(classes))
+    label_of = {c: i for i, c in enumerate(wanted)}
+    per_class = images_per_class if train else None
+    quota = class_quota(source, split, wanted, per_class) if per_class is not None else None
+    shards = source.shards(split) if _split_entry(source, split)["shards"] else []
+    kept = kept_counts(source, split, wanted, quota)
+    if kept is None:
+        raise UserError("this dataset's index has no per-shard class counts (needed by the DALI pipeline).",
+                        file=str(source.root), hint="Prepare it again with this version of `benchbridge data`.")
+    order = list(range(len(shards)))
+    if train:
+        random.Random(_mix_seed(seed, epoch)).shuffle(order)
+    spans = plan_epoch([shards[i] for i in order], [kept[i] for i in order], rank, world_size, 0, 1, batch_size,
+                       pad=train)
+    folder = Path(index_dir or tempfile.mkdtemp(prefix="bb-dali-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, indexes, scanned = [], [], {}
+    for i, span in enumerate(spans):
+        if span.shard not in scanned:
+            scanned[span.shard] = _kept(scan_shard(span.shard), label_of, quota[span.shard] if quota else None)
+        index = folder / f"{rank}-{i}.idx"
+        write_index(index, scanned[span.shard][span.skip:span.skip + span.take])
+        paths.append(span.shard)
+        indexes.append(str(index))
+    total = count_samples(source, split, wanted, per_class)
+    num = rank_samples(total, rank, world_size, train)
+    dev = torch.device(device)
+    label_map = torch.full((source.num_classes,), -1, dtype=torch.int64)
+    for c, i in label_of.items():
+        label_map[c] = i
+    pipe = _pipeline(paths, indexes, batch_size, train, augmentation, input_size, dev, num_threads,
+                     _mix_seed(seed, epoch, rank, 4) % (2**31))
+    return DaliLoader(pipe, num, batch_size, label_map)
+
+
+def _pipeline(paths: list[str], indexes: list[str], batch_size: int, train: bool, preset: str, size: int,
+              device: torch.device, num_threads: int, seed: int) -> object:
+    from nvidia.dali import fn, pipeline_def, types
+    from nvidia.dali import math as dmath
+
+    gpu = device.type == "cuda"
+
+    @pipeline_def(batch_size=batch_size, num_threads=num_threads, seed=seed,
+                  device_id=(device.index or 0) if gpu else None)
+    def pipe():  # type: ignore[no-untyped-def]
+        jpg, cls = fn.readers.webdataset(paths=paths, index_paths=indexes, ext=["jpg", "cls"], name="reader",
+                                         random_shuffle=train, initial_fill=2000, missing_component_behavior="error")
+        images = fn.decoders.image(jpg, device="mixed" if gpu else "cpu", output_type=types.RGB)
+        mirror = fn.random.coin_flip(probability=0.5) if train and preset != "none" else 0
+        if preset == "timm" and train:
+            images = fn.random_resized_crop(images, size=(size, size), random_area=list(SCALE),
+                                            random_aspect_ratio=list(RATIO), antialias=True)
+            crop_args: dict = {}
+        elif preset == "timm":
+            images = fn.resize(images, resize_shorter=round(size / CROP_PCT), antialias=True)
+            crop_args = {"crop": (size, size)}
+        else:
+            shape = fn.peek_image_shape(jpg)
+            short = dmath.min(shape[0], shape[1])
+            images = fn.resize(images, resize_shorter=fn.cast(dmath.max(short, size), dtype=types.FLOAT))
+            crop_args = {"crop": (size, size)}
+            if train and preset == "paper":
+                crop_args.update(crop_pos_x=fn.random.uniform(range=(0.0, 1.0)),
+                                 crop_pos_y=fn.random.uniform(range=(0.0, 1.0)))
+        x = fn.crop_mirror_normalize(images, dtype=types.UINT8, output_layout="CHW", mirror=mirror, **crop_args)
+        label = fn.pad(cls, axes=(0,), shape=(LABEL_BYTES,), fill_value=0)
+        return x, label
+
+    p = pipe()
+    p.build()
+    return p

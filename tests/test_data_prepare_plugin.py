@@ -49,3 +49,6 @@ def test_options_out_of_range_are_usage_errors(with_example, tmp_path):
     assert result.exit_code == 2 and "--classes" in result.stderr and "greater than or equal to 2" in result.stderr
     assert not (tmp_path / "out").exists()
     assert _run("no_such_thing").exit_code == 2
+    (tmp_path / "file").write_text("")
+    result = _run("ex_colours", tmp_path / "file")
+    assert result.exit_code == 2 and "output folder is a file" in result.stderr and "Traceback" not in result.output

@@ -127,7 +127,6 @@ def _fingerprint(files: dict[str, Files], params: dict[str, Any]) -> str:
 
 def _start(out: Path, fingerprint: str) -> None:
     """Mark `out` as in preparation; keep complete shards only when they come from the same plan."""
-    out.mkdir(parents=True, exist_ok=True)
     try:
         same = json.loads((out / PLAN_FILE).read_text()).get("fingerprint") == fingerprint
     except (OSError, ValueError):

@@ -40,6 +40,8 @@ def tmp_path(path: Path) -> Path:
 
 def clear_previous(out: Path, keep_shards: bool = False) -> None:
     """Remove the index first (so `out` stops looking complete), then temp files and (unless kept) old shards."""
+    if out.exists() and not out.is_dir():
+        raise UserError("the output folder is a file.", file=str(out), hint="Name a folder to write the shards to.")
     out.mkdir(parents=True, exist_ok=True)
     (out / INDEX_FILE).unlink(missing_ok=True)
     for path in out.iterdir():

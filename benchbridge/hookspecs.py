@@ -27,6 +27,11 @@ def register_datasets(register: Register) -> None:
 
 
 @hookspec
+def register_preparations(register: Register) -> None:
+    """Register dataset preparations (`benchbridge data prepare NAME`): `name`, `Options`, `prepare(...)`."""
+
+
+@hookspec
 def register_splits(register: Register) -> None:
     """Register task-split plugins: objects with `name`, `Options` and `split(options, dataset)`."""
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 from importlib import metadata
+from pathlib import Path
 from types import ModuleType
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: a source tree needs `pip install -e .` to find its bundled plugins
+    tomllib = None  # type: ignore[assignment]
 
 import pluggy
 
@@ -15,20 +21,6 @@ from benchbridge.errors import PluginError
 ENTRY_POINT_GROUP = "benchbridge"
 LOAD_ENV = "BENCHBRIDGE_LOAD_PLUGINS"
 """Comma-separated plugin names to load (entry-point names). Unset: load all. Empty string: load none."""
-
-# Used only when benchbridge runs from a source tree that was never pip-installed (no entry points).
-BUNDLED_FALLBACK = {
-    "alexnet": "benchbridge.builtins.alexnet",
-    "synthetic": "benchbridge.builtins.synthetic",
-    "shards": "benchbridge.builtins.shards",
-    "imagenet": "benchbridge.builtins.imagenet",
-    "splits": "benchbridge.builtins.splits",
-    "strategies": "benchbridge.builtins.strategies",
-    "local_executor": "benchbridge.builtins.local_executor",
-    "reporters": "benchbridge.builtins.reporters",
-    "submitit_executor": "benchbridge.builtins.submitit_executor",
-    "tensorboard": "benchbridge.builtins.tensorboard_logger",
-}
 
 pm = pluggy.PluginManager("benchbridge")
 pm.add_hookspecs(hookspecs)
@@ -87,9 +79,25 @@ def load_plugins() -> None:
         if allowed is not None and ep.name not in allowed:
             continue
         _load_one(ep.name, dist, ep.load)
-    for name, module_name in BUNDLED_FALLBACK.items():
+    for name, module_name in source_tree_plugins().items():
         if name not in seen and (allowed is None or name in allowed):
             _load_one(name, "benchbridge", lambda m=module_name: importlib.import_module(m))
+
+
+def source_tree_plugins() -> dict[str, str]:
+    """The bundled plugins (name -> module) when benchbridge runs from a source tree that was never pip-installed.
+
+    Installed, benchbridge's own entry points list them and this is empty. From a bare checkout
+    (`python -m benchbridge` with the repository on the path), they are read from the same entry-point table
+    in pyproject.toml, so that table is the only list of bundled plugins.
+    """
+    if any(ep.dist is not None and ep.dist.name == "benchbridge" for ep in _entry_points()):
+        return {}
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if tomllib is None or not pyproject.is_file():
+        return {}
+    table = tomllib.loads(pyproject.read_text())
+    return dict(table.get("project", {}).get("entry-points", {}).get(ENTRY_POINT_GROUP, {}))
 
 
 def _load_one(name: str, dist: str, load: object) -> None:

@@ -14,6 +14,7 @@ from benchbridge.plugins import load_plugins, load_problems, plugin_packages, pm
 KINDS: dict[str, str] = {
     "model": "register_models",
     "dataset": "register_datasets",
+    "preparation": "register_preparations",
     "split": "register_splits",
     "strategy": "register_strategies",
     "executor": "register_executors",

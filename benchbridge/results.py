@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import mean
-from typing import Any
 
 from benchbridge import store
 from benchbridge.errors import UserError
-from benchbridge.manifest import condition_key
 from benchbridge.plan import Run
 from benchbridge.record import RunRecord, read_record
 
@@ -56,22 +53,3 @@ def run_states(output_dir: str | Path) -> dict[str, list[Run]]:
         else:
             states["missing"].append(res.run)
     return states
-
-
-def top1_table(results: list[Result]) -> list[dict[str, Any]]:
-    """One row per (split, condition): mean top-1 over seeds at each n; baseB sits at n=0 of every row."""
-    cells: dict[tuple[str, str], dict[int, list[float]]] = {}
-    for res in results:
-        if res.record is None:
-            continue
-        for split, condition in res.labels:
-            cells.setdefault((split, condition), {}).setdefault(res.run.n, []).append(res.record.top1)
-    rows = []
-    splits = list(dict.fromkeys(split for split, _ in cells))  # plan order
-    for (split, condition), by_n in sorted(cells.items(), key=lambda kv: (splits.index(kv[0][0]),
-                                                                          condition_key(kv[0][1]))):
-        rows.append({"split": split, "condition": condition,
-                     "top1": {n: mean(v) for n, v in sorted(by_n.items())},
-                     "count": {n: len(v) for n, v in sorted(by_n.items())}})
-    return rows
-

@@ -20,3 +20,19 @@ def write_manifest(tmp_path):
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
     return write
+
+
+@pytest.fixture
+def register_plugin():
+    """Load the installed plugins afresh and register a test plugin module beside them; unload all afterwards."""
+    from benchbridge import plugins, registry
+
+    def register(module, name: str) -> None:
+        plugins.reset_plugins()
+        registry.clear_cache()
+        plugins.load_plugins()
+        plugins.pm.register(module, name=name)
+
+    yield register
+    plugins.reset_plugins()
+    registry.clear_cache()

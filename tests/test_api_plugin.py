@@ -9,21 +9,14 @@ import yaml
 from click.testing import CliRunner
 
 import api_example_plugin as example
-from benchbridge import plugins, registry
 from benchbridge.cli import main
 from benchbridge.results import load_results
 from test_api_boundary import private_imports
 
 
 @pytest.fixture
-def with_example():
-    plugins.reset_plugins()
-    registry.clear_cache()
-    plugins.load_plugins()
-    plugins.pm.register(example, name="api_example")
-    yield
-    plugins.reset_plugins()
-    registry.clear_cache()
+def with_example(register_plugin):
+    register_plugin(example, "api_example")
 
 
 def manifest(tmp_path, **execution):

@@ -54,7 +54,7 @@ def plugins_without_timm(monkeypatch):
     """Load every plugin but the timm one (installed in development set-ups), as if it were not installed."""
     from benchbridge import plugins, registry
 
-    names = {ep.name for ep in plugins._entry_points()} | set(plugins.BUNDLED_FALLBACK)
+    names = {ep.name for ep in plugins._entry_points()} | set(plugins.source_tree_plugins())
     monkeypatch.setenv(plugins.LOAD_ENV, ",".join(sorted(names - {"timm"})))
     plugins.reset_plugins()
     registry.clear_cache()

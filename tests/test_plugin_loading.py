@@ -145,3 +145,13 @@ def test_a_missing_namespace_plugin_names_the_package_to_install(site, monkeypat
     assert "needs a plugin that is not installed" in result.stderr
     assert "pip install benchbridge-plugin-timm" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_source_tree_never_pip_installed_loads_the_bundled_plugins_from_pyproject(site, monkeypatch):
+    installed = {ep.name: ep.value for ep in plugins._entry_points() if ep.dist and ep.dist.name == "benchbridge"}
+    assert installed and plugins.source_tree_plugins() == {}  # installed: the entry points list them
+    monkeypatch.setattr(plugins, "_entry_points", lambda: [])  # as `python -m benchbridge` in a bare checkout
+    assert plugins.source_tree_plugins() == installed
+    plugins.load_plugins()
+    assert plugins.plugin_packages == dict.fromkeys(installed, "benchbridge") and plugins.load_problems == []
+    assert "alexnet" in registry.names("model") and "imagefolder" in registry.names("preparation")

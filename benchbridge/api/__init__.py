@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource
-from benchbridge.data.imagefolder import convert_imagefolder, find_layout
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, read_index
+from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource, PreparationPlugin
+from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
+from benchbridge.data.imagenet import convert_imagenet, count_imagenet
+from benchbridge.data.prepare import EncodingOptions
+from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnProgress, read_index, write_dataset
 from benchbridge.data.shards import open_dataset as open_shards
 from benchbridge.data.synthetic import class_infos as synthetic_classes
 from benchbridge.data.synthetic import prepare_params as synthetic_params
@@ -47,6 +49,9 @@ __all__ = [
     # datasets
     "ClassInfo", "DEFAULT_SHARD_SIZE", "DatasetPlugin", "DatasetSource", "INDEX_FILE", "convert_imagefolder",
     "find_layout", "open_shards", "prepare_synthetic", "read_index", "synthetic_classes", "synthetic_params",
+    # dataset preparations (`benchbridge data prepare NAME`)
+    "EncodingOptions", "OnProgress", "PreparationPlugin", "convert_imagenet", "count_imagenet", "count_images",
+    "write_dataset",
     # splits and strategies
     "ParamGroups", "Split", "SplitPlugin", "StrategyPlugin", "block_params", "copy_blocks", "rest_params",
     # executors

@@ -1,4 +1,7 @@
-"""ILSVRC-2012 as the paper used it: 1000 classes in sorted-wnid order, read from prepared shards."""
+"""ILSVRC-2012 as the paper used it: 1000 classes in sorted-wnid order, read from prepared shards.
+
+Also the preparation `benchbridge data prepare imagenet SRC OUT`, which converts ILSVRC-2012 into those shards.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import INDEX_FILE, ClassInfo, DatasetSource, UserError, hookimpl
+from benchbridge.api import (INDEX_FILE, ClassInfo, DatasetSource, EncodingOptions, OnProgress, UserError,
+                             convert_imagenet, count_imagenet, hookimpl)
 
 NUM_CLASSES = 1000
 
@@ -51,3 +55,48 @@ class ImageNet:
 @hookimpl
 def register_datasets(register: Any) -> None:
     register(ImageNet())
+
+
+class PrepareOptions(EncodingOptions):
+    """Options of `benchbridge data prepare imagenet`."""
+
+    src: Path = Field(description="ILSVRC-2012 folder (train/<wnid>/*.JPEG; val/<wnid>/ or flat val/)")
+    out: Path = Field(description="folder to write dataset.json and the shards to")
+    names: Path | None = Field(None, description="Class names file, e.g. LOC_synset_mapping.txt "
+                               "('n01440764 tench, Tinca tinca' per line).")
+    val_labels: Path | None = Field(None, description="Labels of flat val/ images: LOC_val_solution.csv, or a text "
+                                    "file of 'filename wnid' lines (default: LOC_val_solution.csv next to SRC when "
+                                    "present).")
+    devkit: Path | None = Field(None, description="ILSVRC2012_devkit_t12 folder: labels of flat val/ images from its "
+                                "ground truth and meta.mat.")
+    attributes: Path | None = Field(None, description="JSON or YAML file mapping wnids to attributes (for attribute "
+                                    "splits).")
+    size: int | None = Field(256, ge=8, description="Resize so the shorter side is SIZE pixels (or SIZE x SIZE with "
+                             "--resize square).")
+    quality: int = Field(90, ge=1, le=100, description="JPEG quality of re-encoded images.")
+
+
+class ImageNetPreparation:
+    """Convert ILSVRC-2012 at SRC (train/<wnid>/*.JPEG; val/<wnid>/ or flat val/) into shards in OUT.
+
+    Class index = position of the wnid in sorted order. The paper used --size 256 --resize square.
+    """
+
+    name = "imagenet"
+    description = "Convert ILSVRC-2012 (train/<wnid>/*.JPEG; val/<wnid>/ or flat val/) into shards for `imagenet`."
+    Options = PrepareOptions
+    arguments = ("src", "out")
+
+    def totals(self, options: PrepareOptions) -> dict[str, int]:
+        return count_imagenet(options.src, options.val_labels, options.devkit)
+
+    def prepare(self, options: PrepareOptions, on_progress: OnProgress) -> DatasetSource:
+        return convert_imagenet(options.src, options.out, names=options.names, attributes=options.attributes,
+                                val_labels=options.val_labels, devkit=options.devkit, shard_size=options.shard_size,
+                                size=options.size, resize=options.resize, quality=options.quality,
+                                workers=options.workers, on_progress=on_progress)
+
+
+@hookimpl
+def register_preparations(register: Any) -> None:
+    register(ImageNetPreparation())

@@ -1,4 +1,7 @@
-"""Dataset plugin `shards`: a dataset prepared beforehand with `benchbridge data prepare ...`."""
+"""Dataset plugin `shards`: a dataset prepared beforehand with `benchbridge data prepare ...`.
+
+Also the preparation `benchbridge data prepare imagefolder SRC OUT`, which converts an ImageFolder tree into one.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import ClassInfo, DatasetSource, hookimpl, open_shards
+from benchbridge.api import (ClassInfo, DatasetSource, EncodingOptions, OnProgress, convert_imagefolder, count_images,
+                             hookimpl, open_shards)
 
 
 class ShardsOptions(BaseModel):
@@ -35,3 +39,39 @@ class ShardsDataset:
 @hookimpl
 def register_datasets(register) -> None:  # type: ignore[no-untyped-def]
     register(ShardsDataset())
+
+
+class ImageFolderOptions(EncodingOptions):
+    """Options of `benchbridge data prepare imagefolder`."""
+
+    src: Path = Field(description="folder holding train/<class>/* and val/<class>/* (or test/<class>/*)")
+    out: Path = Field(description="folder to write dataset.json and the shards to")
+    attributes: Path | None = Field(None, description='JSON or YAML file mapping class folder names to attributes, '
+                                    'e.g. {"cat": {"domain": "natural"}, "truck": {"domain": "manmade"}}.')
+    name: str | None = Field(None, description="Dataset name (default: the SRC folder name).")
+
+
+class ImageFolderPreparation:
+    """Convert SRC (train/<class>/*, val/<class>/* or test/<class>/*) into shards in OUT.
+
+    Class indices follow the sorted class folder names. Non-JPEG images are re-encoded as JPEG. Shards are
+    written in parallel; run it again after an interruption and complete shards are kept.
+    """
+
+    name = "imagefolder"
+    description = "Convert an ImageFolder tree (train/<class>/*, val/<class>/*) into shards for the `shards` dataset."
+    Options = ImageFolderOptions
+    arguments = ("src", "out")
+
+    def totals(self, options: ImageFolderOptions) -> dict[str, int]:
+        return count_images(options.src)
+
+    def prepare(self, options: ImageFolderOptions, on_progress: OnProgress) -> DatasetSource:
+        return convert_imagefolder(options.src, options.out, attributes=options.attributes, name=options.name,
+                                   shard_size=options.shard_size, size=options.size, resize=options.resize,
+                                   quality=options.quality, workers=options.workers, on_progress=on_progress)
+
+
+@hookimpl
+def register_preparations(register) -> None:  # type: ignore[no-untyped-def]
+    register(ImageFolderPreparation())

@@ -1,4 +1,7 @@
-"""Dataset plugin `synthetic`: a generated dataset, prepared on first use and cached on disk."""
+"""Dataset plugin `synthetic`: a generated dataset, prepared on first use and cached on disk.
+
+Also the preparation `benchbridge data prepare synthetic OUT`, which writes it to a folder of the user's choice.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import (DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, hookimpl, open_shards,
+from benchbridge.api import (DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, OnProgress, hookimpl, open_shards,
                              prepare_synthetic, read_index, synthetic_classes, synthetic_params)
 
 try:
@@ -19,17 +22,22 @@ except ImportError:  # not on POSIX: no lock; preparing is still atomic, only po
     fcntl = None  # type: ignore[assignment]
 
 
-class SyntheticOptions(BaseModel):
-    """Options of the generated dataset."""
+class GeneratorOptions(BaseModel):
+    """What the generated images are: the same options give byte-identical shards."""
 
     model_config = ConfigDict(extra="forbid")
 
-    classes: int = Field(20, ge=2, description="number of classes (half natural, half manmade)")
+    classes: int = Field(20, ge=2, description="number of classes (even indices natural, odd ones manmade)")
     image_size: int = Field(32, ge=8, le=512, description="image side in pixels")
     train_per_class: int = Field(300, ge=1, description="training images per class")
     val_per_class: int = Field(50, ge=1, description="validation images per class")
     seed: int = Field(0, description="generator seed: the same seed gives byte-identical shards")
     shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="samples per shard")
+
+
+class SyntheticOptions(GeneratorOptions):
+    """Options of the generated dataset."""
+
     root: Path | None = Field(None, description="where to cache it; default data/synthetic-<hash> in the cwd")
 
 
@@ -72,12 +80,43 @@ class SyntheticDataset:
         with _locked(root):
             index = read_index(root)
             if index is None or index.get("prepare") != wanted:
-                prepare_synthetic(root, num_classes=options.classes, image_size=options.image_size,
-                                  train_per_class=options.train_per_class, val_per_class=options.val_per_class,
-                                  seed=options.seed, shard_size=options.shard_size)
+                generate(root, options)
         return open_shards(root, "synthetic")
+
+
+def generate(root: Path, options: GeneratorOptions, on_progress: OnProgress | None = None) -> DatasetSource:
+    """Write the generated dataset under `root`."""
+    return prepare_synthetic(root, num_classes=options.classes, image_size=options.image_size,
+                             train_per_class=options.train_per_class, val_per_class=options.val_per_class,
+                             seed=options.seed, shard_size=options.shard_size, on_progress=on_progress)
+
+
+class PrepareOptions(GeneratorOptions):
+    """Options of `benchbridge data prepare synthetic`."""
+
+    out: Path = Field(description="folder to write dataset.json and the shards to")
+
+
+class SyntheticPreparation:
+    """Generate the synthetic natural/manmade dataset into OUT."""
+
+    name = "synthetic"
+    description = "Generate the synthetic natural/manmade dataset (the `synthetic` dataset's images) into OUT."
+    Options = PrepareOptions
+    arguments = ("out",)
+
+    def totals(self, options: PrepareOptions) -> dict[str, int]:
+        return {"train": options.classes * options.train_per_class, "val": options.classes * options.val_per_class}
+
+    def prepare(self, options: PrepareOptions, on_progress: OnProgress) -> DatasetSource:
+        return generate(options.out, options, on_progress)
 
 
 @hookimpl
 def register_datasets(register) -> None:  # type: ignore[no-untyped-def]
     register(SyntheticDataset())
+
+
+@hookimpl
+def register_preparations(register) -> None:  # type: ignore[no-untyped-def]
+    register(SyntheticPreparation())

@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import click
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from benchbridge import registry
 from benchbridge.data.base import DatasetSource
-from benchbridge.data.imagefolder import convert_imagefolder, count_images
-from benchbridge.data.imagenet import convert_imagenet, count_imagenet
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, open_dataset
-from benchbridge.data.synthetic import prepare_synthetic
+from benchbridge.data.shards import OnProgress, open_dataset
 from benchbridge.data.verify import verify_dataset
 
 stderr = Console(stderr=True)
 
 
 @contextmanager
-def _progress(totals: dict[str, int]) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar per split on stderr; yields the per-sample callback."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def progress_bars(totals: dict[str, int]) -> Iterator[OnProgress]:
+    """A rich progress bar per subset on stderr; yields the (subset, samples just written) callback."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=False) as progress:
         tasks = {split: progress.add_task(f"writing {split}", total=n) for split, n in totals.items()}
-        yield lambda split: progress.advance(tasks[split])
+        yield lambda split, n: progress.advance(tasks[split], n)
 
 
 def _done(source: DatasetSource) -> None:
@@ -43,114 +45,88 @@ def data() -> None:
     """Prepare datasets (WebDataset shards + dataset.json) and inspect them."""
 
 
-@data.group("prepare")
-def prepare() -> None:
-    """Write a dataset as shards that the `shards` dataset plugin can load."""
-
-
-@prepare.command("synthetic")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--classes", default=20, show_default=True, type=click.IntRange(min=2),
-              help="Number of classes; even indices are natural, odd ones manmade.")
-@click.option("--image-size", default=32, show_default=True, type=click.IntRange(8, 512), help="Image side.")
-@click.option("--train-per-class", default=300, show_default=True, type=click.IntRange(min=1))
-@click.option("--val-per-class", default=50, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, byte-identical shards.")
-@click.option("--shard-size", default=DEFAULT_SHARD_SIZE, show_default=True, type=click.IntRange(min=1),
-              help="Samples per shard.")
-def prepare_synthetic_cmd(out: Path, classes: int, image_size: int, train_per_class: int,
-                          val_per_class: int, seed: int, shard_size: int) -> None:
-    """Generate the synthetic natural/manmade dataset into OUT."""
-    totals = {"train": classes * train_per_class, "val": classes * val_per_class}
-    with _progress(totals) as advance:
-        source = prepare_synthetic(out, num_classes=classes, image_size=image_size,
-                                   train_per_class=train_per_class, val_per_class=val_per_class,
-                                   seed=seed, shard_size=shard_size, on_sample=advance)
+def run_preparation(name: str, options: BaseModel) -> DatasetSource:
+    """Run the preparation `name` with validated `options`, with progress bars on stderr."""
+    prep = registry.get("preparation", name).obj
+    with progress_bars(prep.totals(options)) as on_progress:
+        source: DatasetSource = prep.prepare(options, on_progress)
     _done(source)
+    return source
 
 
-def _encoding_options(size_default: int | None, quality_default: int) -> Callable[[Callable], Callable]:
-    """--size, --resize, --quality, --shard-size, --workers."""
-    def wrap(f: Callable) -> Callable:
-        size_help = ("Resize so the shorter side is SIZE pixels (or SIZE x SIZE with --resize square)" +
-                     (f"; default {size_default}." if size_default else "; default: keep (JPEGs are copied)."))
-        for option in reversed([
-            click.option("--size", type=click.IntRange(min=8), default=size_default, help=size_help),
-            click.option("--resize", type=click.Choice(["shorter", "square"]), default="shorter",
-                         show_default=True, help="shorter: keep the aspect ratio; square: SIZE x SIZE (the paper's "
-                         "256x256)."),
-            click.option("--quality", type=click.IntRange(1, 100), default=quality_default, show_default=True,
-                         help="JPEG quality of re-encoded images."),
-            click.option("--shard-size", default=DEFAULT_SHARD_SIZE, show_default=True,
-                         type=click.IntRange(min=1), help="Samples per shard."),
-            click.option("--workers", type=click.IntRange(min=1), default=None,
-                         help="Processes writing shards (default: every core)."),
-        ]):
-            f = option(f)
-        return f
-    return wrap
+def _click_type(annotation: Any) -> Any:
+    """The click parameter type of a pydantic field's annotation (Optional unwrapped)."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        annotation = args[0]
+    if get_origin(annotation) is Literal:
+        return click.Choice([str(a) for a in get_args(annotation)])
+    if annotation is Path:
+        return click.Path(path_type=Path)
+    return annotation if annotation in (int, float, str, bool) else str
 
 
-@contextmanager
-def _shard_progress(totals: dict[str, int]) -> Iterator[Callable[[str, int], None]]:
-    """A rich progress bar per split (with rate and time left); yields (split, samples written) callback."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr, transient=False) as progress:
-        tasks = {split: progress.add_task(f"writing {split}", total=n) for split, n in totals.items()}
-        yield lambda split, n: progress.advance(tasks[split], n)
+def _params(options: type[BaseModel], arguments: tuple[str, ...]) -> list[click.Parameter]:
+    """Click arguments (the fields named in `arguments`) and options (every other field) of an Options model."""
+    fields = options.model_fields
+    params: list[click.Parameter] = [click.Argument([name], type=_click_type(fields[name].annotation))
+                                     for name in arguments]
+    for name, field in fields.items():
+        if name in arguments:
+            continue
+        flag, kind = "--" + name.replace("_", "-"), _click_type(field.annotation)
+        default = None if field.is_required() else field.default
+        decls = [f"{flag}/--no-{flag[2:]}" if kind is bool else flag, name]
+        params.append(click.Option(decls, type=None if kind is bool else kind, default=default,
+                                   required=field.is_required(), show_default=default is not None,
+                                   help=field.description))
+    return params
 
 
-@prepare.command("imagefolder")
-@click.argument("src", type=click.Path(path_type=Path))
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--attributes", type=click.Path(dir_okay=False, path_type=Path),
-              help='JSON or YAML file mapping class folder names to attributes, e.g. '
-                   '{"cat": {"domain": "natural"}, "truck": {"domain": "manmade"}}.')
-@click.option("--name", default=None, help="Dataset name (default: the SRC folder name).")
-@_encoding_options(None, 95)
-def prepare_imagefolder_cmd(src: Path, out: Path, attributes: Path | None, name: str | None, size: int | None,
-                            resize: str, quality: int, shard_size: int, workers: int | None) -> None:
-    """Convert SRC (train/<class>/*, val/<class>/* or test/<class>/*) into shards in OUT.
+def _validate(options: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+    """The Options model of the command's values; a value out of range is a usage error (exit 2)."""
+    try:
+        return options.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'--' + '.'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+                             for e in exc.errors())
+        raise click.UsageError(problems) from None
 
-    Class indices follow the sorted class folder names. Non-JPEG images are re-encoded as JPEG. Shards are
-    written in parallel; run it again after an interruption and complete shards are kept.
+
+def preparation_command(entry: registry.Entry) -> click.Command:
+    """`benchbridge data prepare NAME ...`, built from the preparation's Options and arguments."""
+    prep = entry.obj
+
+    def callback(**values: Any) -> None:
+        run_preparation(entry.name, _validate(prep.Options, values))
+
+    doc = inspect.getdoc(prep) or entry.description
+    return click.Command(entry.name, callback=callback, params=_params(prep.Options, tuple(prep.arguments)),
+                         help=doc, short_help=entry.description)
+
+
+class PreparationGroup(click.Group):
+    """The commands of `benchbridge data prepare`: one per registered preparation."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return registry.names("preparation")
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = registry.entries("preparation").get(name)
+        return preparation_command(entry) if entry is not None else None
+
+
+@data.group("prepare", cls=PreparationGroup, invoke_without_command=True)
+@click.pass_context
+def prepare(ctx: click.Context) -> None:
+    """Write a dataset as shards that a dataset plugin can load: `prepare NAME --help` shows NAME's options.
+
+    Without NAME, list the preparations the installed plugins offer.
     """
-    totals = count_images(src)
-    with _shard_progress(totals) as advance:
-        source = convert_imagefolder(src, out, attributes=attributes, shard_size=shard_size, size=size,
-                                     name=name, resize=resize, quality=quality,  # type: ignore[arg-type]
-                                     workers=workers, on_progress=advance)
-    _done(source)
-
-
-@prepare.command("imagenet")
-@click.argument("src", type=click.Path(path_type=Path))
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--names", type=click.Path(dir_okay=False, path_type=Path),
-              help="Class names file, e.g. LOC_synset_mapping.txt ('n01440764 tench, Tinca tinca' per line).")
-@click.option("--val-labels", type=click.Path(dir_okay=False, path_type=Path),
-              help="Labels of flat val/ images: LOC_val_solution.csv, or a text file of 'filename wnid' lines "
-                   "(default: LOC_val_solution.csv next to SRC when present).")
-@click.option("--devkit", type=click.Path(file_okay=False, path_type=Path),
-              help="ILSVRC2012_devkit_t12 folder: labels of flat val/ images from its ground truth and meta.mat.")
-@click.option("--attributes", type=click.Path(dir_okay=False, path_type=Path),
-              help="JSON or YAML file mapping wnids to attributes (for attribute splits).")
-@_encoding_options(256, 90)
-def prepare_imagenet_cmd(src: Path, out: Path, names: Path | None, val_labels: Path | None, devkit: Path | None,
-                         attributes: Path | None, size: int | None, resize: str, quality: int, shard_size: int,
-                         workers: int | None) -> None:
-    """Convert ILSVRC-2012 at SRC (train/<wnid>/*.JPEG; val/<wnid>/ or flat val/) into shards in OUT.
-
-    Class index = position of the wnid in sorted order. The paper used --size 256 --resize square.
-    """
-    totals = count_imagenet(src, val_labels, devkit)
-    with _shard_progress(totals) as advance:
-        source = convert_imagenet(src, out, names=names, attributes=attributes, val_labels=val_labels,
-                                  devkit=devkit, shard_size=shard_size, size=size,
-                                  resize=resize, quality=quality,  # type: ignore[arg-type]
-                                  workers=workers, on_progress=advance)
-    _done(source)
+    if ctx.invoked_subcommand is not None:
+        return
+    for entry in sorted(registry.entries("preparation").values(), key=lambda e: e.name):
+        click.echo(f"{entry.name}\t{entry.plugin}\t{entry.description}")
 
 
 def describe(source: DatasetSource) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from benchbridge.errors import UserError
 PROTOCOLS = {
     "register_models": ("ModelPlugin",),
     "register_datasets": ("DatasetPlugin",),
+    "register_preparations": ("PreparationPlugin",),
     "register_splits": ("SplitPlugin",),
     "register_strategies": ("StrategyPlugin",),
     "register_executors": ("ExecutorPlugin",),

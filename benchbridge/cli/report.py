@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -9,24 +10,29 @@ from rich.table import Table
 
 from benchbridge.cli._console import err_console, out_console, print_json
 from benchbridge.errors import UserError
-from benchbridge.results import Result, top1_table
 
 VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yellow", "not measured": "dim"}
 
 
-def print_table(results: list[Result], title: str) -> None:
-    """One table per split: conditions down, n across (base networks at n=0)."""
-    rows = top1_table(results)
-    ns = sorted({n for row in rows for n in row["top1"]})
+def print_table(run_dir: str | Path, title: str) -> None:
+    """One table per split family: conditions down, n across (base networks at n=0), mean top-1 as the report has it."""
+    from benchbridge.report.grid import load_grid
+    from benchbridge.report.tables import grid_table
+
+    grid = load_grid(run_dir)
+    rows = grid_table(grid)
+    ns = sorted({row["n"] for row in rows})
     out_console.print(title, highlight=False)
-    for split in dict.fromkeys(row["split"] for row in rows):
-        table = Table("condition", *[f"n={n}" for n in ns], title=f"split {split}", title_justify="left")
-        for row in (r for r in rows if r["split"] == split):
-            table.add_row(row["condition"], *[f"{row['top1'][n]:.3f}" if n in row["top1"] else "" for n in ns])
+    for family in grid.families:
+        table = Table("condition", *[f"n={n}" for n in ns], title=f"split {family}", title_justify="left")
+        mine = [row for row in rows if row["family"] == family]
+        for condition in dict.fromkeys(row["condition"] for row in mine):
+            top1 = {row["n"]: row["top1"]["mean"] for row in mine if row["condition"] == condition}
+            table.add_row(condition, *[f"{top1[n]:.3f}" if n in top1 else "" for n in ns])
         out_console.print(table)
-    done = sum(r.record is not None for r in results)
-    if done < len(results):
-        err_console.print(f"{len(results) - done} of {len(results)} runs have no results yet "
+    done = sum(r.record is not None for r in grid.results)
+    if done < len(grid.results):
+        err_console.print(f"{len(grid.results) - done} of {len(grid.results)} runs have no results yet "
                           "(`benchbridge status` lists them).")
 
 

@@ -69,11 +69,10 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
         except Preempted as exc:
             say("stopped:", "yellow", str(exc))
             sys.exit(128 + exc.signum)
-    results = load_results(job.output_dir)
     if as_json:
-        print_json(_results_json(results))
+        print_json(_results_json(load_results(job.output_dir)))
     else:
-        print_table(results, title=f"top-1 on the target half: {job.output_dir}")
+        print_table(job.output_dir, title=f"top-1 on the target half: {job.output_dir}")
 
 
 def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -61,4 +62,24 @@ class DatasetPlugin(Protocol):
 
     def open(self, options: Any) -> DatasetSource:
         """Return the prepared dataset, preparing it first if the plugin can (e.g. generated data)."""
+        ...
+
+
+class PreparationPlugin(Protocol):
+    """What a plugin registers through `register_preparations`: the command `benchbridge data prepare NAME`.
+
+    The command's arguments are the `Options` fields named in `arguments` (in order); every other field is an
+    option `--field-name` with the field's default and description as its help.
+    """
+
+    name: str
+    Options: type[BaseModel]
+    arguments: tuple[str, ...]
+
+    def totals(self, options: Any) -> dict[str, int]:
+        """How many samples `prepare` will write per subset ("train", "val"), cheaply: for progress bars."""
+        ...
+
+    def prepare(self, options: Any, on_progress: Callable[[str, int], None]) -> DatasetSource:
+        """Write the prepared dataset, calling `on_progress(subset, samples just written)`; return it opened."""
         ...

@@ -8,8 +8,8 @@ from typing import Any, Literal
 import yaml
 
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.prepare import Encoding, Files, OnProgress, encode_file, prepare_files, resize_image, shuffled
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnSample
+from benchbridge.data.prepare import Encoding, Files, encode_file, prepare_files, resize_image, shuffled
+from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnProgress
 from benchbridge.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -86,7 +86,7 @@ def count_images(src: Path) -> dict[str, int]:
 
 def convert_imagefolder(src: Path, out: Path, *, attributes: Path | None = None,
                         shard_size: int = DEFAULT_SHARD_SIZE, size: int | None = None,
-                        name: str | None = None, on_sample: OnSample | None = None,
+                        name: str | None = None,
                         resize: Literal["shorter", "square"] = "shorter", quality: int = JPEG_QUALITY,
                         workers: int | None = 1, on_progress: OnProgress | None = None) -> DatasetSource:
     """Write the ImageFolder tree at `src` as a prepared dataset under `out` (resumable; `workers` processes)."""
@@ -100,9 +100,5 @@ def convert_imagefolder(src: Path, out: Path, *, attributes: Path | None = None,
                         hint=f"Image files end in one of: {', '.join(sorted(IMAGE_SUFFIXES))}.")
     params: dict[str, Any] = {"generator": "imagefolder", "source": str(src.resolve()), "val_folder": val.name,
                               "attributes": str(Path(attributes).resolve()) if attributes else None}
-    if on_sample is not None and on_progress is None:
-        def on_progress(split: str, n: int) -> None:
-            for _ in range(n):
-                on_sample(split)
     return prepare_files(out, name or src.resolve().name, infos, files, params, shard_size=shard_size,
                          enc=Encoding(size, resize, quality), workers=workers, on_progress=on_progress)

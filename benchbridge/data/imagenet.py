@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from benchbridge.data.base import ClassInfo, DatasetSource
 from benchbridge.data.imagefolder import IMAGE_SUFFIXES, load_attributes
-from benchbridge.data.prepare import Encoding, Files, OnProgress, prepare_files, shuffled
+from benchbridge.data.prepare import Encoding, Files, prepare_files, shuffled
+from benchbridge.data.shards import OnProgress
 from benchbridge.errors import UserError
 
 LAYOUT = ("Expected SRC/train/<wnid>/*.JPEG and SRC/val/ (either <wnid>/ folders, or flat images with "

@@ -12,26 +12,24 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import webdataset as wds
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
-from benchbridge.data.shards import (SHARD_RE, TAR_MTIME, TMP_RE, replace_atomically, shard_name, tmp_path,
-                                     write_index)
+from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.shards import (DEFAULT_SHARD_SIZE, OnProgress, clear_previous, finish_dataset, shard_name,
+                                     split_entry, write_shard)
 from benchbridge.errors import UserError
 
 PLAN_FILE = ".prepare.json"
 JPEG_MAGIC = b"\xff\xd8\xff"
 ORDER_SEED = 20140  # samples are written in a fixed shuffled order so every shard mixes classes
 Files = list[tuple[Path, int]]
-OnProgress = Callable[[str, int], None]  # (split, samples just written)
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,23 @@ class Encoding:
     size: int | None = None
     resize: Literal["shorter", "square"] = "shorter"
     quality: int = 95
+
+
+class EncodingOptions(BaseModel):
+    """Options of a preparation that writes image files as shards: the `Encoding` and how to write it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int | None = Field(None, ge=8, description="Resize so the shorter side is SIZE pixels (or SIZE x SIZE "
+                             "with --resize square); default: keep (JPEGs are copied).")
+    resize: Literal["shorter", "square"] = Field("shorter", description="shorter: keep the aspect ratio; square: "
+                                                 "SIZE x SIZE (the paper's 256x256).")
+    quality: int = Field(95, ge=1, le=100, description="JPEG quality of re-encoded images.")
+    shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="Samples per shard.")
+    workers: int | None = Field(None, ge=1, description="Processes writing shards (default: every core).")
+
+    def encoding(self) -> Encoding:
+        return Encoding(self.size, self.resize, self.quality)
 
 
 def resize_image(image: Image.Image, size: int, mode: str = "shorter") -> Image.Image:
@@ -88,24 +103,16 @@ class _Job:
     first: int  # global sample number of the shard's first sample
     files: list[tuple[str, int]]
     enc: Encoding
+    num_classes: int
 
 
 def _write_shard(job: _Job) -> tuple[str, int, str | None]:
-    """Encode and write one shard under a temporary name, then rename it into place; (split, count, error)."""
-    final = Path(job.out) / shard_name(job.split, job.number)
-    tmp = tmp_path(final)
+    """Encode and write one shard (see shards.write_shard); (split, count, error)."""
+    samples = ((encode_file(Path(path), job.enc), cls) for path, cls in job.files)
     try:
-        with wds.TarWriter(str(tmp), mtime=TAR_MTIME, mode=0o644) as writer:
-            for i, (path, cls) in enumerate(job.files):
-                writer.write({"__key__": f"{job.split}_{job.first + i:08d}", "jpg": encode_file(Path(path), job.enc),
-                              "cls": str(cls).encode("ascii")})
-        replace_atomically(tmp, final)
+        write_shard(Path(job.out), job.split, job.number, job.first, samples, job.num_classes)
     except UserError as exc:
-        tmp.unlink(missing_ok=True)
         return job.split, 0, str(exc)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return job.split, len(job.files), None
 
 
@@ -120,34 +127,21 @@ def _fingerprint(files: dict[str, Files], params: dict[str, Any]) -> str:
 
 def _start(out: Path, fingerprint: str) -> None:
     """Mark `out` as in preparation; keep complete shards only when they come from the same plan."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / INDEX_FILE).unlink(missing_ok=True)
-    plan = out / PLAN_FILE
     try:
-        same = json.loads(plan.read_text()).get("fingerprint") == fingerprint
+        same = json.loads((out / PLAN_FILE).read_text()).get("fingerprint") == fingerprint
     except (OSError, ValueError):
         same = False
-    for path in out.iterdir():
-        if TMP_RE.match(path.name) or (not same and SHARD_RE.match(path.name)):
-            path.unlink(missing_ok=True)
-    plan.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    clear_previous(out, keep_shards=same)
+    (out / PLAN_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
 
 
-def _jobs(out: Path, files: dict[str, Files], shard_size: int, enc: Encoding) -> list[_Job]:
+def _jobs(out: Path, files: dict[str, Files], shard_size: int, enc: Encoding, num_classes: int) -> list[_Job]:
     jobs = []
     for split, items in files.items():
         for number, first in enumerate(range(0, len(items), shard_size)):
             chunk = [(str(p), c) for p, c in items[first:first + shard_size]]
-            jobs.append(_Job(str(out), split, number, first, chunk, enc))
+            jobs.append(_Job(str(out), split, number, first, chunk, enc, num_classes))
     return jobs
-
-
-def _split_entry(jobs: list[_Job], num_classes: int) -> dict[str, Any]:
-    shard_class_counts = [np.bincount([c for _, c in j.files], minlength=num_classes).tolist() for j in jobs]
-    return {"shards": [shard_name(j.split, j.number) for j in jobs], "num_samples": sum(len(j.files) for j in jobs),
-            "shard_counts": [len(j.files) for j in jobs],
-            "class_counts": np.sum(shard_class_counts, axis=0).astype(int).tolist() if jobs else [0] * num_classes,
-            "shard_class_counts": shard_class_counts}
 
 
 def prepare_files(out: Path, name: str, classes: list[ClassInfo], files: dict[str, Files], params: dict[str, Any],
@@ -159,7 +153,7 @@ def prepare_files(out: Path, name: str, classes: list[ClassInfo], files: dict[st
     out = Path(out).expanduser()
     params = {**params, "shard_size": shard_size, **asdict(enc)}
     _start(out, _fingerprint(files, params))
-    jobs = _jobs(out, files, shard_size, enc)
+    jobs = _jobs(out, files, shard_size, enc, len(classes))
     complete = [(out / shard_name(j.split, j.number)).is_file() for j in jobs]
     todo = [j for j, done in zip(jobs, complete) if not done]
     if on_progress:
@@ -167,13 +161,11 @@ def prepare_files(out: Path, name: str, classes: list[ClassInfo], files: dict[st
             if done:
                 on_progress(j.split, len(j.files))
     _run_jobs(todo, workers or os.cpu_count() or 1, on_progress)
-    splits = {split: _split_entry([j for j in jobs if j.split == split], len(classes)) for split in files}
-    index = {"format": FORMAT, "name": name,
-             "classes": [{"index": c.index, "name": c.name, "attributes": dict(c.attributes)} for c in classes],
-             "splits": splits, "prepare": {**params, "resumed_shards": len(jobs) - len(todo)}}
-    write_index(out, index)
+    splits = {split: split_entry(split, [[c for _, c in j.files] for j in jobs if j.split == split], len(classes))
+              for split in files}
+    source = finish_dataset(out, name, classes, splits, {**params, "resumed_shards": len(jobs) - len(todo)})
     (out / PLAN_FILE).unlink(missing_ok=True)
-    return DatasetSource.load(out, name)
+    return source
 
 
 def _run_jobs(jobs: list[_Job], workers: int, on_progress: OnProgress | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -23,7 +24,8 @@ TMP_RE = re.compile(r"^\..*\.tmp$")
 TAR_MTIME = 0  # an int (a float adds a pax header per file) and fixed so the same samples give byte-identical shards
 
 Sample = tuple[bytes, int]
-OnSample = Callable[[str], None]
+OnProgress = Callable[[str, int], None]
+"""The one progress callback of dataset preparation: (split, samples just written)."""
 
 
 def shard_name(split: str, number: int) -> str:
@@ -36,80 +38,57 @@ def tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def _clear_previous(out: Path) -> None:
-    """Remove the index first (so the directory stops looking complete), then old shards and temp files."""
+def clear_previous(out: Path, keep_shards: bool = False) -> None:
+    """Remove the index first (so `out` stops looking complete), then temp files and (unless kept) old shards."""
+    if out.exists() and not out.is_dir():
+        raise UserError("the output folder is a file.", file=str(out), hint="Name a folder to write the shards to.")
+    out.mkdir(parents=True, exist_ok=True)
     (out / INDEX_FILE).unlink(missing_ok=True)
     for path in out.iterdir():
-        if SHARD_RE.match(path.name) or TMP_RE.match(path.name):
+        if TMP_RE.match(path.name) or (not keep_shards and SHARD_RE.match(path.name)):
             path.unlink(missing_ok=True)
 
 
-class _SplitWriter:
-    """Writes one split as numbered shards of at most `shard_size` samples, each renamed into place when full."""
+def write_shard(out: Path, split: str, number: int, first: int, samples: Iterable[Sample],
+                num_classes: int) -> list[int]:
+    """Write shard `number` of `split` under a temporary name, then move it into place; its class indices.
 
-    def __init__(self, out: Path, split: str, num_classes: int, shard_size: int) -> None:
-        self.out, self.split, self.shard_size = out, split, shard_size
-        self.shards: list[str] = []
-        self.shard_counts: list[int] = []
-        self.class_counts = [0] * num_classes
-        self.shard_class_counts: list[list[int]] = []
-        self._writer: wds.TarWriter | None = None
-        self._tmp: Path | None = None
-
-    def write(self, jpeg: bytes, cls: int) -> None:
-        if not 0 <= cls < len(self.class_counts):
-            raise ValueError(f"class index {cls} out of range 0..{len(self.class_counts) - 1}")
-        if self._writer is None or self.shard_counts[-1] >= self.shard_size:
-            self._roll()
-        assert self._writer is not None
-        key = f"{self.split}_{sum(self.shard_counts):08d}"
-        self._writer.write({"__key__": key, "jpg": jpeg, "cls": str(cls).encode("ascii")})
-        self.shard_counts[-1] += 1
-        self.class_counts[cls] += 1
-        self.shard_class_counts[-1][cls] += 1
-
-    def _roll(self) -> None:
-        self._finish_shard()
-        name = shard_name(self.split, len(self.shards))
-        self._tmp = tmp_path(self.out / name)
-        self._writer = wds.TarWriter(str(self._tmp), mtime=TAR_MTIME, mode=0o644)
-        self.shards.append(name)
-        self.shard_counts.append(0)
-        self.shard_class_counts.append([0] * len(self.class_counts))
-
-    def _finish_shard(self) -> None:
-        if self._writer is None or self._tmp is None:
-            return
-        self._writer.close()
-        replace_atomically(self._tmp, self.out / self.shards[-1])
-        self._writer, self._tmp = None, None
-
-    def close(self) -> dict[str, Any]:
-        """Finish the last shard and return this split's index entry."""
-        self._finish_shard()
-        return {"shards": self.shards, "num_samples": sum(self.shard_counts),
-                "shard_counts": self.shard_counts, "class_counts": self.class_counts,
-                "shard_class_counts": self.shard_class_counts}
-
-    def abort(self) -> None:
-        if self._writer is not None and self._tmp is not None:
-            self._writer.close()
-            self._tmp.unlink(missing_ok=True)
+    Sample keys continue from `first`, the split-wide number of the shard's first sample. The one shard writer:
+    streamed (write_dataset) and parallel (prepare_files) preparation both write through it.
+    """
+    final = out / shard_name(split, number)
+    tmp = tmp_path(final)
+    classes: list[int] = []
+    try:
+        with wds.TarWriter(str(tmp), mtime=TAR_MTIME, mode=0o644) as writer:
+            for jpeg, cls in samples:
+                if not 0 <= cls < num_classes:
+                    raise ValueError(f"class index {cls} out of range 0..{num_classes - 1}")
+                writer.write({"__key__": f"{split}_{first + len(classes):08d}", "jpg": jpeg,
+                              "cls": str(cls).encode("ascii")})
+                classes.append(cls)
+        replace_atomically(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return classes
 
 
-def write_dataset(out: Path, name: str, classes: list[ClassInfo], samples: Mapping[str, Iterable[Sample]],
-                  prepare_params: dict[str, Any], shard_size: int = DEFAULT_SHARD_SIZE,
-                  on_sample: OnSample | None = None) -> DatasetSource:
-    """Write `samples` (split -> (jpeg bytes, class index)) as shards under `out`; the index is written last."""
-    if shard_size < 1:
-        raise ValueError("shard_size must be >= 1")
-    if [c.index for c in classes] != list(range(len(classes))):
-        raise ValueError("classes must be numbered 0..n-1 in order")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _clear_previous(out)
-    splits = {split: _write_split(out, split, len(classes), items, shard_size, on_sample)
-              for split, items in samples.items()}
+def split_entry(split: str, shard_classes: list[list[int]], num_classes: int) -> dict[str, Any]:
+    """The index entry of a split from the class indices of each of its shards, in order."""
+    per_shard = [[0] * num_classes for _ in shard_classes]
+    for counts, classes in zip(per_shard, shard_classes):
+        for cls in classes:
+            counts[cls] += 1
+    return {"shards": [shard_name(split, i) for i in range(len(shard_classes))],
+            "num_samples": sum(len(c) for c in shard_classes), "shard_counts": [len(c) for c in shard_classes],
+            "class_counts": [sum(col) for col in zip(*per_shard)] if per_shard else [0] * num_classes,
+            "shard_class_counts": per_shard}
+
+
+def finish_dataset(out: Path, name: str, classes: list[ClassInfo], splits: dict[str, dict[str, Any]],
+                   prepare_params: dict[str, Any]) -> DatasetSource:
+    """Write the index last (the dataset is complete from then on) and open the dataset."""
     index = {"format": FORMAT, "name": name,
              "classes": [{"index": c.index, "name": c.name, "attributes": dict(c.attributes)} for c in classes],
              "splits": splits, "prepare": prepare_params}
@@ -117,18 +96,27 @@ def write_dataset(out: Path, name: str, classes: list[ClassInfo], samples: Mappi
     return DatasetSource.load(out, name)
 
 
-def _write_split(out: Path, split: str, num_classes: int, items: Iterable[Sample], shard_size: int,
-                 on_sample: OnSample | None) -> dict[str, Any]:
-    writer = _SplitWriter(out, split, num_classes, shard_size)
-    try:
-        for jpeg, cls in items:
-            writer.write(jpeg, cls)
-            if on_sample is not None:
-                on_sample(split)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.close()
+def write_dataset(out: Path, name: str, classes: list[ClassInfo], samples: Mapping[str, Iterable[Sample]],
+                  prepare_params: dict[str, Any], shard_size: int = DEFAULT_SHARD_SIZE,
+                  on_progress: OnProgress | None = None) -> DatasetSource:
+    """Write `samples` (split -> (jpeg bytes, class index)) as shards under `out`; the index is written last."""
+    if shard_size < 1:
+        raise ValueError("shard_size must be >= 1")
+    if [c.index for c in classes] != list(range(len(classes))):
+        raise ValueError("classes must be numbered 0..n-1 in order")
+    out = Path(out)
+    clear_previous(out)
+    splits = {}
+    for split, items in samples.items():
+        shard_classes: list[list[int]] = []
+        stream = iter(items)
+        while chunk := list(itertools.islice(stream, shard_size)):
+            first = sum(len(c) for c in shard_classes)
+            shard_classes.append(write_shard(out, split, len(shard_classes), first, chunk, len(classes)))
+            if on_progress is not None:
+                on_progress(split, len(chunk))
+        splits[split] = split_entry(split, shard_classes, len(classes))
+    return finish_dataset(out, name, classes, splits, prepare_params)
 
 
 def write_index(out: Path, index: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnSample, write_dataset
+from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnProgress, write_dataset
 
 GENERATOR_VERSION = 1
 """Bumped whenever the images a seed produces change, so cached datasets are regenerated."""
@@ -289,7 +289,7 @@ def prepare_params(num_classes: int, image_size: int, train_per_class: int, val_
 
 def prepare_synthetic(out: Path, *, num_classes: int = 20, image_size: int = 32, train_per_class: int = 300,
                       val_per_class: int = 50, seed: int = 0, shard_size: int = DEFAULT_SHARD_SIZE,
-                      on_sample: OnSample | None = None) -> DatasetSource:
+                      on_progress: OnProgress | None = None) -> DatasetSource:
     """Generate the dataset and write it as shards under `out`."""
     if num_classes < 2 or image_size < 8 or train_per_class < 1 or val_per_class < 1:
         raise ValueError("need classes >= 2, image_size >= 8 and at least one image per class and split")
@@ -298,4 +298,4 @@ def prepare_synthetic(out: Path, *, num_classes: int = 20, image_size: int = 32,
     params = dict(prepare_params(num_classes, image_size, train_per_class, val_per_class, seed),
                   shard_size=shard_size)
     return write_dataset(out, f"synthetic-{num_classes}", class_infos(num_classes), samples, params,
-                         shard_size=shard_size, on_sample=on_sample)
+                         shard_size=shard_size, on_progress=on_progress)

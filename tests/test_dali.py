@@ -21,7 +21,7 @@ from benchbridge.data.loader import make_loader
 from benchbridge.data.shards import write_dataset
 
 pytestmark = pytest.mark.skipif(not dali.available(), reason="NVIDIA DALI is not installed (pip install "
-                                "'benchbridge[dali]'; its 200 MB wheel is not part of the CI environment)")
+                                "'benchbridge[dali]'; the README's set-up command installs it)")
 CLASSES, N, SIZE = 4, 90, 20
 
 

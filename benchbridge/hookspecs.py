@@ -44,3 +44,8 @@ def register_executors(register: Register) -> None:
 @hookspec
 def register_reporters(register: Register) -> None:
     """Register reporters that turn results into tables or figures: `name`, `Options`, `report(...)`."""
+
+
+@hookspec
+def register_analyses(register: Register) -> None:
+    """Register per-layer analyses for `benchbridge analyze`: objects with `name`, `Options` and `measure(...)`."""

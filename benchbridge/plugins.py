@@ -27,6 +27,7 @@ BUNDLED_FALLBACK = {
     "local_executor": "benchbridge.builtins.local_executor",
     "reporters": "benchbridge.builtins.reporters",
     "submitit_executor": "benchbridge.builtins.submitit_executor",
+    "analyses": "benchbridge.builtins.analyses",
 }
 
 pm = pluggy.PluginManager("benchbridge")

@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "strategy": "register_strategies",
     "executor": "register_executors",
     "reporter": "register_reporters",
+    "analysis": "register_analyses",
 }
 
 # Names served by a plugin package that is not bundled: used for a helpful "not installed" message.

@@ -17,6 +17,7 @@ PROTOCOLS = {
     "register_datasets": "benchbridge.data.base:DatasetPlugin",
     "register_splits": "benchbridge.splits:SplitPlugin",
     "register_strategies": "benchbridge.strategies:StrategyPlugin",
+    "register_analyses": "benchbridge.analyze.base:AnalysisPlugin",
 }
 
 

@@ -1,0 +1,6 @@
+"""Per-layer analytics: cheap measurements at every cut point, set against the measured transfer curve."""
+
+ANALYSIS_DIR = "analysis"
+ANALYSIS_FILE = "analysis.json"
+FIGURE_NAME = "analysis"  # analysis.png and analysis.svg beside the json
+FORMAT_VERSION = 1

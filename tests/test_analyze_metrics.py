@@ -176,3 +176,11 @@ def test_spearman_of_monotone_data_is_one_and_ties_take_mean_ranks():
     assert list(metrics.ranks(np.array([5.0, 1.0, 5.0, 3.0]))) == [3.5, 1.0, 3.5, 2.0]
     # rho = Pearson of ranks [1, 2, 3] and [1.5, 1.5, 3]: (-1*-0.5 + 0 + 1*1) / sqrt(2 * 1.5)
     assert metrics.spearman([1, 2, 3], [7, 7, 9]) == pytest.approx(1.5 / math.sqrt(3.0))
+
+
+def test_constant_features_give_finite_scores_and_no_cka():
+    dead = np.zeros((20, 4))  # e.g. a block whose ReLUs are all off
+    y = np.arange(20) % 2
+    assert math.isfinite(metrics.logme(dead, y))
+    assert metrics.h_score(dead, y) == 0.0
+    assert math.isnan(metrics.linear_cka(dead, _rng().normal(size=(20, 3))))

@@ -15,7 +15,7 @@ TARGET = "AnB/baseB"
 def _pairs(group: dict[str, Any], series: str) -> list[tuple[float, float]]:
     measured = group["measured"][TARGET]
     values = group["series"].get(series, {})
-    return [(values[n], measured[n]) for n in values if n in measured]
+    return [(values[n], measured[n]) for n in values if n in measured and values[n] is not None]
 
 
 def _rho(pairs: list[tuple[float, float]]) -> dict[str, Any]:

@@ -16,13 +16,14 @@ from benchbridge.analyze import FIGURE_NAME  # noqa: E402
 from benchbridge.analyze.correlate import TARGET, series_names  # noqa: E402
 
 
-def rescale(values: dict[str, float]) -> dict[int, float]:
-    """Min-max to [0, 1] (a constant series sits at 0.5); keys as ints."""
-    finite = [v for v in values.values() if math.isfinite(v)]
+def rescale(values: dict[str, float | None]) -> dict[int, float]:
+    """Min-max to [0, 1] (a constant series sits at 0.5); keys as ints; missing values left out."""
+    values = {n: v for n, v in values.items() if v is not None and math.isfinite(v)}
+    finite = list(values.values())
     if not finite:
         return {}
     lo, hi = min(finite), max(finite)
-    return {int(n): (v - lo) / (hi - lo) if hi > lo else 0.5 for n, v in values.items() if math.isfinite(v)}
+    return {int(n): (v - lo) / (hi - lo) if hi > lo else 0.5 for n, v in values.items()}
 
 
 def draw(groups: list[dict[str, Any]], out: Path) -> dict[str, str]:

@@ -89,7 +89,8 @@ def logme(features: np.ndarray, labels: np.ndarray, iterations: int = 100, tol: 
             gamma = float(np.sum(beta * sigma / (alpha + beta * sigma)))
             m2 = float(np.sum((beta * s * z / (alpha + beta * sigma)) ** 2))  # m^T m
             res2 = float(np.sum((alpha * z / (alpha + beta * sigma)) ** 2)) + rest  # ||F m - y||^2
-            new_alpha, new_beta = gamma / max(m2, 1e-12), (n - gamma) / max(res2, 1e-12)
+            new_alpha = max(gamma, 1e-12) / max(m2, 1e-12)  # floors: constant features give gamma = m2 = 0
+            new_beta = max(n - gamma, 1e-12) / max(res2, 1e-12)
             done = abs(new_alpha / new_beta - alpha / beta) / (alpha / beta) < tol
             alpha, beta = new_alpha, new_beta
             if done:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from benchbridge import registry, store
-from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, correlate, figure
+from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, TRAIN_PER_CLASS, correlate, figure
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.analyze.features import extract, take_per_class
 from benchbridge.data.loader import make_loader
@@ -22,9 +22,6 @@ from benchbridge.execute.train import RunSetup, initial_network
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
 from benchbridge.results import Result, load_results
-
-TRAIN_PER_CLASS = 200
-"""Default number of half B's training images per class that the analyses see."""
 
 Say = Callable[[str], None]
 
@@ -101,14 +98,14 @@ def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], an
     features_s = time.perf_counter() - tick
     weights = _weights(finetuned, g, setup, run_dir) if finetuned is not None else None
     ctx = Context(g.split, g.seed, cut_points, train, val, train_labels, val_labels, weights)
-    series: dict[str, dict[str, float]] = {}
+    series: dict[str, dict[str, float | None]] = {}  # None: not finite (e.g. CKA of a constant feature)
     wall: dict[str, float] = {}
     owner: dict[str, str] = {}
     for entry in analyses:
         tick = time.perf_counter()
         options = registry.validate_options(entry, {}, key=f"analysis.{entry.name}")
         for name, values in entry.obj.measure(ctx, options).items():
-            series[name] = {str(n): float(v) for n, v in sorted(values.items())}
+            series[name] = {str(n): float(v) if math.isfinite(v) else None for n, v in sorted(values.items())}
             owner[name] = entry.name
         wall[entry.name] = time.perf_counter() - tick
     return {"split": g.split, "seed": g.seed, "train_images": int(len(train_labels)),

@@ -95,8 +95,8 @@ def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], an
     train, train_labels = extract(nets, take_per_class(_batches(setup, classes, "train"), len(classes),
                                                        train_per_class), setup.device)
     val, val_labels = extract(nets, _batches(setup, classes, "val"), setup.device)
-    features_s = time.perf_counter() - tick
     weights = _weights(finetuned, g, setup, run_dir) if finetuned is not None else None
+    features_s = time.perf_counter() - tick  # loading the networks and weights, and extracting features
     ctx = Context(g.split, g.seed, cut_points, train, val, train_labels, val_labels, weights)
     series: dict[str, dict[str, float | None]] = {}  # None: not finite (e.g. CKA of a constant feature)
     wall: dict[str, float] = {}

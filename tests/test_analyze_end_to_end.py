@@ -12,15 +12,9 @@ from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE
 from benchbridge.cli import main
 from benchbridge.execute.job import finetuned_runs
 from benchbridge.plan import Run
-from grids import tiny_manifest
+from grids import run_cli, tiny_manifest
 
 pytestmark = pytest.mark.slow
-
-
-def run_cli(*args: str):
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")

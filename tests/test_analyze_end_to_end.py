@@ -6,11 +6,13 @@ import shutil
 import pytest
 import torch
 from click.testing import CliRunner
+from pydantic import BaseModel, ConfigDict
 
-from benchbridge import store
-from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE
+from benchbridge import plugins, registry, store
+from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, metrics
 from benchbridge.cli import main
 from benchbridge.execute.job import finetuned_runs
+from benchbridge.hookspecs import hookimpl
 from benchbridge.plan import Run
 from grids import run_cli, tiny_manifest
 
@@ -112,3 +114,41 @@ def test_analyze_without_finished_bases_is_a_user_error(analysed, tmp_path):
     result = CliRunner().invoke(main, ["analyze", str(empty)])
     assert result.exit_code == 2
     assert "base networks" in result.stderr
+
+
+class _Depth:
+    """A third-party analysis: the cut point's index, which ranks the cut points by depth."""
+
+    name = "depth"
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def measure(self, ctx, options):
+        return {"depth": {n: float(n) for n in range(1, len(ctx.cut_points) + 1)}}
+
+
+class _DepthPlugin:
+    @staticmethod
+    @hookimpl
+    def register_analyses(register):
+        register(_Depth())
+
+
+def test_a_third_party_analysis_is_measured_and_correlated(analysed, tmp_path):
+    out, _ = analysed
+    plugins.load_plugins()
+    plugins.pm.register(_DepthPlugin(), name="depth_plugin")
+    registry.clear_cache()
+    try:
+        result = run_cli("analyze", str(out), "--json", "--images-per-class", "4", "--out", str(tmp_path / "a"))
+    finally:
+        plugins.pm.unregister(name="depth_plugin")
+        registry.clear_cache()
+    data = json.loads(result.stdout)
+    assert data["analyses"]["depth"] == "depth_plugin"
+    row = next(r for r in data["correlations"] if r["series"] == "depth")
+    measured = data["groups"][0]["measured"]["AnB/baseB"]
+    expected = metrics.spearman([float(n) for n in measured], list(measured.values()))
+    assert row["per_group"][0]["rho"] == pytest.approx(expected)
+    assert (tmp_path / "a" / ANALYSIS_FILE).is_file()

@@ -4,5 +4,5 @@ ANALYSIS_DIR = "analysis"
 ANALYSIS_FILE = "analysis.json"
 FIGURE_NAME = "analysis"  # analysis.png and analysis.svg beside the json
 FORMAT_VERSION = 1
-TRAIN_PER_CLASS = 200
-"""Default number of half B's training images per class that the measurements see."""
+PER_CLASS = 200
+"""Default number of half B's training (and of its validation) images per class that the measurements see."""

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from benchbridge import registry, store
-from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, TRAIN_PER_CLASS, correlate, figure
+from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PER_CLASS, correlate, figure
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.analyze.features import extract, take_per_class
 from benchbridge.data.loader import make_loader
@@ -50,14 +51,27 @@ def groups(results: list[Result]) -> list[Group]:
     return list(found.values())
 
 
-def analyze(run_dir: str | Path, out: str | Path | None = None, *, train_per_class: int | None = TRAIN_PER_CLASS,
+def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: int | None = PER_CLASS,
             say: Say = lambda _: None) -> dict[str, Any]:
-    """Measure, correlate with the grid, and write analysis.json and the figure into `out` (RUN_DIR/analysis)."""
+    """Measure, correlate with the grid, and write analysis.json and the figure into `out` (RUN_DIR/analysis).
+
+    The measurements see the first `per_class` training and validation images of each of half B's classes (all of
+    them when None), on the CPU with the manifest's `execution.threads`.
+    """
     start = time.perf_counter()
     run_dir = Path(run_dir)
     out_dir = Path(out) if out is not None else run_dir / ANALYSIS_DIR
-    results = load_results(run_dir)
+    results = load_results(run_dir)  # a UserError here if RUN_DIR is not a results directory
     job = Job.load(run_dir)
+    threads = job.resolved.raw.execution.threads
+    if threads:
+        torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):  # numpy's BLAS too: extra threads spin on a shared machine
+        return _analyze(run_dir, out_dir, job, results, per_class, say, start)
+
+
+def _analyze(run_dir: Path, out_dir: Path, job: Job, results: list[Result], per_class: int | None, say: Say,
+             start: float) -> dict[str, Any]:
     setup = RunSetup(job.resolved, job.dataset(), run_dir, torch.device("cpu"))
     entry, opts = job.resolved.model
     cut_points = list(entry.obj.cut_points(job.resolved.raw.model.name, opts))
@@ -70,12 +84,12 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, train_per_cla
             continue
         say(f"split {g.split}, seed {g.seed}: features at {len(cut_points)} cut points")
         records.append(_measure(g, setup, run_dir, cut_points, analyses, finetuned.get((g.split, g.seed)),
-                                train_per_class))
+                                per_class))
     if not records:
         raise UserError("no split and seed has both base networks (baseA and baseB) finished: nothing to analyze.",
                         file=str(run_dir), hint="Run the manifest until its base networks are done.")
     result = {"version": FORMAT_VERSION, "run_dir": str(run_dir), "model": job.resolved.raw.model.name,
-              "cut_points": cut_points, "train_per_class": train_per_class,
+              "cut_points": cut_points, "per_class": per_class,
               "analyses": {a.name: a.plugin for a in analyses}, "groups": records, "skipped": skipped,
               "correlations": correlate.correlations(records), "cost": correlate.costs(records)}
     result["figure"] = figure.draw(records, out_dir)
@@ -85,16 +99,15 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, train_per_cla
 
 
 def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], analyses: list[registry.Entry],
-             finetuned: Run | None, train_per_class: int | None) -> dict[str, Any]:
+             finetuned: Run | None, per_class: int | None) -> dict[str, Any]:
     tick = time.perf_counter()
     base_a, base_b = g.base("A"), g.base("B")
     assert base_a is not None and base_b is not None
     nets = {"A": _trained(base_a.run, setup, run_dir), "B": _trained(base_b.run, setup, run_dir),
             "random": initial_network(base_b.run, setup)}
     classes = base_b.run.classes["B"]
-    train, train_labels = extract(nets, take_per_class(_batches(setup, classes, "train"), len(classes),
-                                                       train_per_class), setup.device)
-    val, val_labels = extract(nets, _batches(setup, classes, "val"), setup.device)
+    train, train_labels = extract(nets, _images(setup, classes, "train", per_class), setup.device)
+    val, val_labels = extract(nets, _images(setup, classes, "val", per_class), setup.device)
     weights = _weights(finetuned, g, setup, run_dir) if finetuned is not None else None
     features_s = time.perf_counter() - tick  # loading the networks and weights, and extracting features
     ctx = Context(g.split, g.seed, cut_points, train, val, train_labels, val_labels, weights)
@@ -137,12 +150,14 @@ def _trained(run: Run, setup: RunSetup, run_dir: Path, file: str = store.WEIGHTS
     return net.to(setup.device)
 
 
-def _batches(setup: RunSetup, classes: list[int], subset: str) -> Any:
+def _images(setup: RunSetup, classes: list[int], subset: str, per_class: int | None) -> Any:
+    """The first `per_class` images of each class of `subset`, in file order, evaluation preprocessing."""
     m = setup.manifest
     entry, opts = m.model
     dc = entry.obj.data_config(m.raw.model.name, opts)
-    return make_loader(setup.dataset, subset, classes, batch_size=m.raw.evaluation.batch_size or 256, train=False,
-                       seed=0, epoch=0, input_size=dc["input_size"], mean=dc["mean"], std=dc["std"])
+    batches = make_loader(setup.dataset, subset, classes, batch_size=m.raw.evaluation.batch_size or 256,
+                          train=False, seed=0, epoch=0, input_size=dc["input_size"], mean=dc["mean"], std=dc["std"])
+    return take_per_class(batches, len(classes), per_class)
 
 
 def _weights(run: Run, g: Group, setup: RunSetup, run_dir: Path) -> FinetunedWeights | None:

@@ -7,21 +7,21 @@ from typing import Any
 import click
 from rich.table import Table
 
-from benchbridge.analyze import TRAIN_PER_CLASS
+from benchbridge.analyze import PER_CLASS
 from benchbridge.cli._console import err_console, out_console, print_json
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: RUN_DIR/analysis).")
-@click.option("--images-per-class", type=click.IntRange(min=1), default=TRAIN_PER_CLASS, show_default=True,
-              help="Half B's training images per class that the measurements see.")
+@click.option("--images-per-class", type=click.IntRange(min=1), default=PER_CLASS, show_default=True,
+              help="Half B's training and validation images per class that the measurements see.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON to stdout.")
 def analyze(run_dir: str, out: str | None, images_per_class: int, as_json: bool) -> None:
     """Probes, CKA, T-metric, LogME, H-score, LEEP, NCE per cut point, correlated with the measured AnB curve."""
     from benchbridge.analyze.run import analyze as run_analysis
 
-    result = run_analysis(run_dir, out, train_per_class=images_per_class,
+    result = run_analysis(run_dir, out, per_class=images_per_class,
                           say=lambda text: err_console.print(text, highlight=False))
     if as_json:
         print_json(result)

@@ -1,4 +1,7 @@
-"""One figure: per split and seed, the measured AnB / baseB curve and every measurement rescaled to [0, 1] over n."""
+"""One figure: per split and seed, the measured AnB / baseB curve and every measurement rescaled to [0, 1] over n.
+
+Top-layer scores (one point per split and seed, such as LEEP and NCE) have no curve to rescale: they are left out.
+"""
 
 from __future__ import annotations
 
@@ -39,9 +42,8 @@ def draw(groups: list[dict[str, Any]], out: Path) -> dict[str, str]:
                 label=f"measured {TARGET}")
         for i, name in enumerate(names):
             points = rescale(g["series"].get(name, {}))
-            if points:
-                style = "s" if len(points) == 1 else "."
-                ax.plot(list(points), list(points.values()), color=cmap(i % 10), marker=style, label=name)
+            if len(points) > 1:
+                ax.plot(list(points), list(points.values()), color=cmap(i % 10), marker=".", label=name)
         ax.set_title(f"split {g['split']}, seed {g['seed']}")
         ax.set_xlabel("n (cut point)")
         ax.set_ylabel("rescaled to [0, 1]")

@@ -21,7 +21,8 @@ def figure(run_dir: Path) -> Figure:
     base = Path(run_dir) / ANALYSIS_DIR / FIGURE_NAME
     return Figure("analysis", "Per-layer measurements against the measured curve",
                   "Measured AnB / baseB (black) and every per-layer measurement, each rescaled to [0, 1] over n, per "
-                  "split and seed.", f"{base}.png", f"{base}.svg")
+                  "split and seed (top-layer scores, one point each, are in the table only).",
+                  f"{base}.png", f"{base}.svg")
 
 
 def _rho(cell: dict[str, Any]) -> str:

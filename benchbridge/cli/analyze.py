@@ -18,7 +18,7 @@ from benchbridge.cli._console import err_console, out_console, print_json
               help="Half B's training and validation images per class that the measurements see.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON to stdout.")
 def analyze(run_dir: str, out: str | None, images_per_class: int, as_json: bool) -> None:
-    """Probes, CKA, T-metric, LogME, H-score, LEEP, NCE per cut point, correlated with the measured AnB curve."""
+    """Per-layer measurements (analysis plugins) at every cut point, ranked against the grid's AnB / baseB curve."""
     from benchbridge.analyze.run import analyze as run_analysis
 
     result = run_analysis(run_dir, out, per_class=images_per_class,

@@ -87,8 +87,9 @@ def test_output_is_written_beside_the_results(analysed):
 
 
 def test_report_shows_the_analysis_section(analysed):
-    out, _ = analysed
-    run_cli("report", str(out))
+    out, data = analysed
+    result = run_cli("report", str(out), "--json")
+    assert json.loads(result.stdout)["grids"][0]["analysis"]["correlations"] == data["correlations"]
     md = (out / "report" / "report.md").read_text()
     assert "### Per-layer analytics" in md
     assert "../analysis/analysis.png" in md

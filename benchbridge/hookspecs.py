@@ -54,3 +54,8 @@ def register_reporters(register: Register) -> None:
 @hookspec
 def register_loggers(register: Register) -> None:
     """Register experiment trackers: objects with `name`, `Options` and `start(run, run_dir, manifest, options)`."""
+
+
+@hookspec
+def register_analyses(register: Register) -> None:
+    """Register per-layer analyses for `benchbridge analyze`: objects with `name`, `Options` and `measure(...)`."""

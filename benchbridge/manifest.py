@@ -112,7 +112,8 @@ class Execution(Strict):
     cache_data: bool = Field(False, description="Keep decoded images in memory after a run's first pass "
                              "(small datasets trained many times over).")
     save_weights: Literal["sources", "all"] = Field(
-        "sources", description="sources: weights of networks that transfer runs copy from; all: every run.")
+        "sources", description="sources: weights of the base networks and of the AnB+ (or BnB+) network that "
+        "`benchbridge analyze` compares (with its initialisation, init.pt); all: every run.")
     nproc_per_node: int = Field(1, ge=1, description="Processes (GPUs) per run: >1 trains each run with DDP "
                                 "launched by torchrun; training.batch_size stays the images per optimizer step.")
     loggers: list[Component] = Field(default_factory=list, description="Experiment trackers (logger plugins, "

@@ -20,6 +20,7 @@ KINDS: dict[str, str] = {
     "executor": "register_executors",
     "reporter": "register_reporters",
     "logger": "register_loggers",
+    "analysis": "register_analyses",
 }
 
 # Names served by a plugin package that is not bundled: used for a helpful "not installed" message.

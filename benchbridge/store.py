@@ -15,6 +15,7 @@ RUNS_DIR = "runs"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "weights.pt"
+INIT_FILE = "init.pt"  # a run's random initialisation, kept for the runs that `benchbridge analyze` compares
 LOCK_FILE = ".lock"
 
 

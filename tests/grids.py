@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import yaml
+from click.testing import CliRunner
+
+from benchbridge.cli import main
 
 
 def tiny_manifest(tmp_path: Path, out: str = "out") -> Path:
@@ -23,3 +26,10 @@ def tiny_manifest(tmp_path: Path, out: str = "out") -> Path:
     path = tmp_path / f"{out}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def run_cli(*args: str):
+    """Invoke `benchbridge ARGS...` in-process and require exit status 0."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result

@@ -6,20 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from click.testing import CliRunner
 
 from benchbridge import store
-from benchbridge.cli import main
 from benchbridge.execute.train import seed_of
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run
-from grids import tiny_manifest
-
-
-def run_cli(*args: str):
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result
+from grids import run_cli, tiny_manifest
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchbridge.analyze import metrics as analysis_metrics
+from benchbridge.analyze.base import AnalysisPlugin, Context as AnalysisContext, FinetunedWeights, Series
 from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource, PreparationPlugin
 from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
 from benchbridge.data.imagenet import convert_imagenet, count_imagenet
@@ -61,6 +63,8 @@ __all__ = [
     "RunRecord",
     # reporters
     "Report", "ReporterPlugin", "atomic_write", "render_html", "render_markdown", "write_json", "write_text",
+    # per-layer analyses (benchbridge analyze)
+    "AnalysisContext", "AnalysisPlugin", "FinetunedWeights", "Series", "analysis_metrics",
     # loggers
     "LoggerPlugin", "RunLogger",
 ]

@@ -40,6 +40,9 @@ def _add_commands() -> None:
         for command in module.COMMANDS:
             main.add_command(command)
     main.add_command(data.data)
+    from benchbridge.cli import analyze
+
+    main.add_command(analyze.analyze)
     from benchbridge.cli import plugin_dev
 
     main.add_command(plugin_dev.plugin)

@@ -21,6 +21,7 @@ PROTOCOLS = {
     "register_executors": ("ExecutorPlugin",),
     "register_reporters": ("ReporterPlugin",),
     "register_loggers": ("LoggerPlugin", "RunLogger"),
+    "register_analyses": ("AnalysisPlugin",),
 }
 
 

@@ -17,7 +17,7 @@ from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
 from benchbridge.execute.context import RunContext
-from benchbridge.execute.train import RunSetup, train_run
+from benchbridge.execute.train import RunSetup, initial_network, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.plan import Run, plan_to_json
 
@@ -115,9 +115,12 @@ class Job:
         if threads:
             torch.set_num_threads(threads)
         setup = RunSetup(m, self.dataset(), self.output_dir, self.device())
-        save = m.raw.execution.save_weights == "all" or self.is_source(run)
+        finetuned = run.id in {r.id for r in finetuned_runs(self.plan).values()}
+        save = m.raw.execution.save_weights == "all" or self.is_source(run) or finetuned or run.n == 0
         if distributed.is_main():
             store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
+            if finetuned:
+                _save_init(run, setup)
         self.events.started(run)
         context = context or self.context(run)
         context.loggers = self._start_loggers(run)
@@ -140,6 +143,25 @@ class Job:
         state.pop("resolved", None)
         state["events"] = NoEvents()
         return state
+
+
+def finetuned_runs(plan: list[Run]) -> dict[tuple[str, int], Run]:
+    """Per (split, seed), the network the T-metric compares: AnB+ at its largest n, else BnB+ at its largest n."""
+    best: dict[tuple[str, int], tuple[tuple[bool, int], Run]] = {}
+    for run in plan:
+        for split, condition in [(run.split, run.condition)] + [(a["split"], a["condition"]) for a in run.also]:
+            rank = (condition == "AnB+", run.n)
+            if condition in ("AnB+", "BnB+") and ((split, run.seed) not in best or rank > best[split, run.seed][0]):
+                best[split, run.seed] = (rank, run)
+    return {key: run for key, (_, run) in best.items()}
+
+
+def _save_init(run: Run, setup: RunSetup) -> None:
+    """Keep the run's random initialisation (init.pt) beside its final weights."""
+    path = store.run_dir(setup.output_dir, run.id) / store.INIT_FILE
+    if not path.is_file():
+        state = {k: v.detach().cpu() for k, v in initial_network(run, setup).state_dict().items()}
+        store.atomic_write(path, lambda p: torch.save(state, p))
 
 
 class OutputLock:

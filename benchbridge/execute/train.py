@@ -49,10 +49,15 @@ def seed_of(run: Run) -> int:
     return (run.seed * 1_000_003 + int(run.id, 16)) % (2**31 - 1)
 
 
-def build_network(run: Run, setup: RunSetup) -> tuple[Network, list[dict[str, Any]]]:
+def initial_network(run: Run, setup: RunSetup) -> Network:
+    """The run's random initialisation, before a strategy copies any block into it."""
     torch.manual_seed(seed_of(run))
     entry, opts = setup.manifest.model
-    net = entry.obj.create(setup.manifest.raw.model.name, opts, len(run.train_classes))
+    return entry.obj.create(setup.manifest.raw.model.name, opts, len(run.train_classes))
+
+
+def build_network(run: Run, setup: RunSetup) -> tuple[Network, list[dict[str, Any]]]:
+    net = initial_network(run, setup)
     strategy = registry.get("strategy", run.strategy)
     s_opts = registry.validate_options(strategy, run.strategy_options, key="conditions.options")
     source = None

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbridge import registry
-from benchbridge.report import convergence, figures, findings, tables
+from benchbridge.report import analysis, convergence, figures, findings, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
@@ -26,6 +26,7 @@ class GridReport:
     convergence: list[dict[str, Any]]
     findings: list[Finding]
     figures: list[Figure] = field(default_factory=list)
+    analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -34,7 +35,9 @@ class GridReport:
                 "cost": self.cost, "convergence": [{k: v for k, v in c.items() if k != "curve"}
                                                    for c in self.convergence],
                 "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],
-                "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures]}
+                "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures],
+                "analysis": None if self.analysis is None else {k: self.analysis[k]
+                                                                for k in ("correlations", "cost", "figure")}}
 
 
 @dataclass
@@ -60,7 +63,8 @@ class Report:
 
 def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
-                      tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance))
+                      tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
+                      analysis=analysis.load(grid.path))
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from benchbridge.report import analysis
 from benchbridge.report.build import GridReport, Report
 from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
@@ -105,6 +106,20 @@ def convergence_blocks(g: GridReport) -> list[Block]:
     return blocks
 
 
+def analysis_blocks(g: GridReport) -> list[Block]:
+    """`benchbridge analyze` output: the figure, Spearman's rho of each measurement with the grid, and costs."""
+    if g.analysis is None:
+        return []
+    header, rows = analysis.correlation_rows(g.analysis)
+    return [Heading("Per-layer analytics", 3),
+            Para("Cheap per-layer measurements (`benchbridge analyze`, see docs/analytics.md) against the measured "
+                 "AnB / baseB curve: Spearman's rank correlation over n, with the number of points. One split "
+                 "and seed gives a handful of points: read a rho as a hint, not a finding."),
+            analysis.figure(g.grid.path),
+            Table(header, rows, "Spearman's rho with AnB / baseB over n (points); – = fewer than 3 points"),
+            Para(analysis.cost_text(g.analysis))]
+
+
 def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     grid = g.grid
     blocks: list[Block] = [Heading(f"{grid.name}", 2),
@@ -127,6 +142,7 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += [Heading("Transfer gap", 3), gap_table([g])]
     blocks += [Heading("Convergence of the base networks", 3), *[b for b in convergence_blocks(g)
                                                                  if isinstance(b, Table)]]
+    blocks += analysis_blocks(g)
     blocks += [Heading("Cost", 3), cost_table(g)]
     if g.cost["missing"]:
         rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"]] for m in g.cost["missing"]]

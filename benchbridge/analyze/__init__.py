@@ -1,0 +1,8 @@
+"""Per-layer analytics: cheap measurements at every cut point, set against the measured transfer curve."""
+
+ANALYSIS_DIR = "analysis"
+ANALYSIS_FILE = "analysis.json"
+FIGURE_NAME = "analysis"  # analysis.png and analysis.svg beside the json
+FORMAT_VERSION = 1
+PER_CLASS = 200
+"""Default number of half B's training (and of its validation) images per class that the measurements see."""

@@ -27,7 +27,8 @@ class Run:
     classes: dict[str, list[int]]  # {"A": [...], "B": [...]}
     source: str | None  # id of the run whose first n blocks are copied
     depends_on: list[str]
-    also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition) labels of this network
+    also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition, split_kind) labels
+    split_kind: str = "other"  # random, dissimilar or other: what the split plugin declared
 
     @property
     def train_classes(self) -> list[int]:
@@ -49,7 +50,8 @@ def run_id(definition: dict[str, Any]) -> str:
 # Training keys that change how a network is computed, not which network it is: not part of its id.
 EXECUTION_ONLY = ("checkpoint_every", "compile", "cudnn_benchmark", "channels_last")
 # Keys added later, left out of the id at their default so that earlier results keep their ids.
-LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1}
+LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1, "abort_if_no_learning": None}
+LATER_OPTIONAL = ("factor", "patience", "min_delta", "drops", "holdout")  # left out of the id while unset (None)
 
 
 def _defines_network(key: str, value: Any) -> bool:
@@ -62,8 +64,13 @@ def _common(m: ResolvedManifest) -> dict[str, Any]:
     """What every network of the manifest shares: data, architecture, training recipe."""
     d = m.to_dict()
     training = {k: v for k, v in d["training"].items() if _defines_network(k, v)}
+    training["schedule"] = _set_only(training["schedule"])
     return {"dataset": d["dataset"], "data": d["data"], "model": d["model"], "training": training,
-            "evaluation": d["evaluation"]}
+            "evaluation": _set_only(d["evaluation"])}
+
+
+def _set_only(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if not (k in LATER_OPTIONAL and v is None)}
 
 
 def make_plan(m: ResolvedManifest) -> list[Run]:
@@ -122,7 +129,8 @@ def _classes(split: Split) -> dict[str, list[int]]:
 def _base(common: dict[str, Any], split: Split, half: str, seed: int) -> Run:
     trained_on = _classes(split)[half]
     rid = run_id({**common, "classes": trained_on, "seed": seed, "strategy": "scratch"})
-    return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [])
+    return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [],
+               split_kind=split.kind)
 
 
 def _transfer(common: dict[str, Any], split: Split, seed: int, n: int, cond: Condition,
@@ -131,12 +139,12 @@ def _transfer(common: dict[str, Any], split: Split, seed: int, n: int, cond: Con
     rid = run_id({**common, "classes": list(split.B), "seed": seed, "strategy": cond.strategy,
                   "strategy_options": options, "n": n, "source": source})
     return Run(rid, cond.name, n, split.label, seed, cond.strategy, options, "B", _classes(split), source,
-               [source] if source else [])
+               [source] if source else [], split_kind=split.kind)
 
 
 def _add(runs: dict[str, Run], run: Run) -> None:
     if run.id in runs:
-        runs[run.id].also.append({"split": run.split, "condition": run.condition})
+        runs[run.id].also.append({"split": run.split, "condition": run.condition, "split_kind": run.split_kind})
     else:
         runs[run.id] = run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -16,6 +17,8 @@ RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "weights.pt"
 LOCK_FILE = ".lock"
+BLOCKED_FILE = "blocked.json"  # a run not trained because a run it copies from is unhealthy
+NONFINITE_SUFFIX = "_nonfinite"
 
 
 def _read_umask() -> int:
@@ -54,8 +57,29 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
 
 
+def strict(data: Any) -> Any:
+    """`data` as strict JSON values: a non-finite float becomes null; in a mapping, `KEY_nonfinite` says which."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {}
+        for key, value in data.items():
+            out[key] = strict(value)
+            if isinstance(value, float) and not math.isfinite(value):
+                out[f"{key}{NONFINITE_SUFFIX}"] = repr(value)  # 'nan', 'inf' or '-inf'
+        return out
+    if isinstance(data, (list, tuple)):
+        return [strict(v) for v in data]
+    return data
+
+
+def dumps(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON (no NaN/Infinity tokens, which most JSON readers reject): see `strict`."""
+    return json.dumps(strict(data), indent=indent, sort_keys=False, allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, dumps(data) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from benchbridge import store
 from benchbridge.cli import main
 
-from grids import tiny_manifest
+from grids import assert_ran, tiny_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +34,11 @@ def manifest(tmp, out):
 
 def test_two_gloo_processes_match_one(tmp_path):
     one = CliRunner().invoke(main, ["run", str(manifest(tmp_path, "one")), "--json"])
-    assert one.exit_code == 0, one.output
+    assert_ran(one)
     cmd = [sys.executable, "-m", "benchbridge", "run", str(manifest(tmp_path, "two")), "--nproc-per-node", "2",
            "--json"]
     two = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert two.returncode == 0, two.stderr
+    assert two.returncode in (0, 3), two.stderr
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 3
     for ra in a:

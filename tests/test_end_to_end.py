@@ -13,12 +13,15 @@ from benchbridge.cli import main
 from benchbridge.execute.train import seed_of
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run
-from grids import tiny_manifest
+from grids import assert_ran, tiny_manifest
 
 
 def run_cli(*args: str):
     result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
+    if args[0] == "run":
+        assert_ran(result)
+    else:
+        assert result.exit_code == 0, result.output
     return result
 
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from benchbridge import store
 from benchbridge.cli import main
 
-from grids import tiny_manifest
+from grids import assert_ran, tiny_manifest
 
 pytestmark = pytest.mark.slow
 TIMINGS = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes"}
@@ -26,7 +26,7 @@ def three_runs(tmp, out, executor=None):
 
 def run_grid(path):
     result = CliRunner().invoke(main, ["run", str(path)])
-    assert result.exit_code == 0, result.output
+    assert_ran(result)
     out = path.parent / path.stem
     metrics = {}
     for run in (out / store.RUNS_DIR).iterdir():

@@ -39,7 +39,7 @@ def test_paper_grid_size_and_shared_base_networks(paper_manifest):
     bases = [r for r in plan if r.n == 0]
     assert len(bases) == 10
     natural_base = next(r for r in bases if r.split == "manmade->natural" and r.condition == "baseB")
-    assert {"split": "natural->manmade", "condition": "baseA"} in natural_base.also
+    assert {"split": "natural->manmade", "condition": "baseA", "split_kind": "dissimilar"} in natural_base.also
     assert len(plan) == 143
 
 

@@ -18,8 +18,15 @@ def curve(rising: bool) -> list[dict]:
     return [{"iteration": 10 * (i + 1), "epoch": i + 1, "top1": y} for i, y in enumerate(ys)]
 
 
-def result(i: int, condition: str, n: int, split: str, seed: int, top1: float, rising: bool = False) -> Result:
-    run = Run(f"{i:012x}", condition, n, split, seed, "scratch", {}, "B", {"A": [0], "B": [1]}, None, [])
+def kind_of(family: str) -> str:
+    """The kind a split plugin would declare for the constructed families."""
+    return "random" if family == "random" else "dissimilar" if "->" in family else "other"
+
+
+def result(i: int, condition: str, n: int, split: str, seed: int, top1: float, rising: bool = False,
+           kind: str = "other") -> Result:
+    run = Run(f"{i:012x}", condition, n, split, seed, "scratch", {}, "B", {"A": [0], "B": [1]}, None, [],
+              split_kind=kind)
     return Result(run, {"top1": top1, "wall_time_s": 1.0, "curve": curve(rising)})
 
 
@@ -29,10 +36,10 @@ def make_grid(deltas: dict[tuple[str, str, int], float], seeds: int = 3, rising:
     for seed in range(seeds):
         for family in {f for f, _, _ in deltas}:
             split = "random-s0" if family == "random" else family
-            results.append(result(len(results), "baseB", 0, split, seed, BASES[seed], rising))
+            results.append(result(len(results), "baseB", 0, split, seed, BASES[seed], rising, kind_of(family)))
         for (family, condition, n), d in deltas.items():
             split = "random-s0" if family == "random" else family
-            results.append(result(len(results), condition, n, split, seed, BASES[seed] + d))
+            results.append(result(len(results), condition, n, split, seed, BASES[seed] + d, kind=kind_of(family)))
     return Grid("constructed", Path("."), results, {}, 7, make_samples(results))
 
 

@@ -1,5 +1,6 @@
 """Atomic writes: readers see the old file or the new one, with the permissions of an ordinary file."""
 
+import json
 import os
 
 import pytest
@@ -31,3 +32,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError):
         store.atomic_write(path, broken)
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_write_json_is_strict_json_with_the_reason_beside_each_non_finite_number(tmp_path):
+    path = tmp_path / "metrics.json"
+    store.write_json(path, {"train_loss": float("nan"), "top1": 0.5,
+                            "curve": [{"val_loss": float("inf"), "top1": 0.25}], "xs": [float("-inf"), 1.0]})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["train_loss"] is None and data["train_loss_nonfinite"] == "nan" and data["top1"] == 0.5
+    assert data["curve"] == [{"val_loss": None, "val_loss_nonfinite": "inf", "top1": 0.25}]
+    assert data["xs"] == [None, 1.0]

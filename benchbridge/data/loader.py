@@ -149,6 +149,7 @@ class _Reader:
     quota: Quota | None
     skip: bool
     skips: _Skips
+    keep: Callable[[str, int], bool] | None = None  # (sample key, original class) -> kept
 
     def samples(self, url: str) -> Iterator[dict]:
         left = dict(self.quota[url]) if self.quota is not None else None
@@ -180,6 +181,8 @@ class _Reader:
             if left[original] <= 0:
                 return None
             left[original] -= 1
+        if self.keep is not None and not self.keep(str(sample.get("__key__", "")), original):
+            return None
         sample["label"] = self.label_of[original]
         return sample
 
@@ -447,13 +450,16 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
                 num_workers: int = 0, rank: int = 0, world_size: int = 1,
                 shuffle_buffer: int = SHUFFLE_BUFFER, cache: bool = False, augmentation: str = "paper",
                 decode: str = "cpu", device: torch.device | str | None = None, skip_corrupt: bool = False,
-                images_per_class: int | None = None, resample: bool | None = None) -> ShardLoader:
+                images_per_class: int | None = None, resample: bool | None = None,
+                keep: Callable[[str, int], bool] | None = None) -> ShardLoader:
     """Batches of `split` restricted to `classes`, relabelled 0..k-1 in ascending order of original index.
 
     With `cache` (one process, no workers), the first pass decodes the kept samples into memory and later
     passes reuse them, shuffled by a seeded permutation: for small datasets trained many times over.
     `images_per_class` applies to training only; `resample` (default: world_size > 1) gives training a fixed
     epoch length of `rank_share` samples per rank. See the module docstring for the multi-rank guarantees.
+    `keep(key, original_class)`, a hashable predicate (e.g. `data.holdout.Holdout`), drops the samples it rejects
+    (after `images_per_class`); its `expected_fraction`, if any, scales the sample count.
     """
     wanted = sorted(set(classes))
     if not wanted or wanted[0] < 0 or wanted[-1] >= source.num_classes:
@@ -468,13 +474,15 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
     label_of = {c: i for i, c in enumerate(wanted)}
     skips = _Skips()
     quota = class_quota(source, split, wanted, per_class) if per_class is not None else None
-    reader = _Reader(label_of, quota, skip_corrupt, skips)
+    reader = _Reader(label_of, quota, skip_corrupt, skips, keep)
     total = count_samples(source, split, wanted, per_class)
+    if keep is not None:
+        total = max(1, round(total * getattr(keep, "expected_fraction", 1.0)))
     fixed = train and (resample if resample is not None else world_size > 1)
     use_cache = cache and world_size == 1 and num_workers == 0
     gpu = None
     if use_cache:
-        items = _decoded(shards, (str(source.root), split, tuple(label_of), per_class), reader)
+        items = _decoded(shards, (str(source.root), split, tuple(label_of), per_class, keep), reader)
         stages: list[Any] = [_from_memory(items, order_seed if train else None)]
     else:
         mode = "fixed" if fixed else ("epoch" if train else "eval")

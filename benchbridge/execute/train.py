@@ -24,7 +24,8 @@ from benchbridge.errors import UserError
 from benchbridge.data.augment import resolve_preset
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
-from benchbridge.execute import checkpoint, distributed
+from benchbridge.data.holdout import Holdout
+from benchbridge.execute import checkpoint, distributed, health
 from benchbridge.manifest import Evaluation, ResolvedManifest, Training
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
@@ -69,8 +70,9 @@ def make_optimizer(groups: list[dict[str, Any]], t: Training) -> torch.optim.Opt
 
 
 def lr_factor(t: Training, it: int, total: int, iters_per_epoch: int) -> float:
+    """The schedule's factor at iteration `it` (plateau: 1; its drops are the Trainer's `Plateau.scale`)."""
     s = t.schedule
-    if s.name == "constant":
+    if s.name in ("constant", "plateau"):
         return 1.0
     if s.name == "cosine":
         return 0.5 * (1 + math.cos(math.pi * it / total))
@@ -131,6 +133,29 @@ class LoopState:
     wall_s: float = 0.0  # wall time of earlier attempts (a resumed run adds it)
 
 
+@dataclass
+class Plateau:
+    """The plateau schedule's state: best holdout top-1, evaluations since it improved, drops so far."""
+
+    best: float = -math.inf
+    since: int = 0
+    drops: int = 0
+    scale: float = 1.0  # learning-rate multiplier after the drops
+
+    def update(self, top1: float, factor: float, patience: int, min_delta: float, max_drops: int) -> bool:
+        """Take one holdout evaluation; True when training should stop (a plateau after the last drop)."""
+        if top1 > self.best + min_delta:
+            self.best, self.since = top1, 0
+            return False
+        self.since += 1
+        if self.since < patience:
+            return False
+        if self.drops >= max_drops:
+            return True
+        self.drops, self.scale, self.since = self.drops + 1, self.scale * factor, 0
+        return False
+
+
 class Trainer:
     """One run's training loop: SGD over the target half's shards, evaluations on its validation images."""
 
@@ -145,6 +170,8 @@ class Trainer:
         self.data_config = entry.obj.data_config(m.raw.model.name, opts)
         self.d = m.raw.data
         n_train = self.n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
+        if self.e.holdout:
+            n_train = self.n_train = max(1, round(n_train * (1 - self.e.holdout)))  # about: chosen by key hash
         self.skipped = 0
         self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
         self.total = self.t.iterations or self.t.epochs * self.iters_per_epoch  # type: ignore[operator]
@@ -157,9 +184,17 @@ class Trainer:
         self._start = time.perf_counter()
         self._loss_sum = torch.zeros(())
         self._loss_n = 0
+        self.losses: list[float] = []  # training loss of every iteration (the no_learning check reads the end)
+        self.plateau = Plateau()
+        self.stop_reason = "budget"  # why training ended: budget, plateau, diverged or no_learning
+        self.health_reason: str | None = None  # set when the run diverged or was aborted for no learning
+        self.abort_checked = False
 
-    def loader(self, split: str, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        train = split == "train"
+    def loader(self, split: str, epoch: int, held_out: bool = False) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of `split`; with evaluation.holdout, training skips the held-out images and `held_out` reads
+        only them (evaluation-style, from the training subset)."""
+        train = split == "train" and not held_out
+        keep = Holdout(self.e.holdout, held_out) if self.e.holdout and split == "train" else None
         bs = self.t.batch_size if train else (self.e.batch_size or self.t.batch_size)
         decode = self.d.decode if self.d.decode != "auto" else ("gpu" if self.setup.device.type == "cuda" else "cpu")
         loader = make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
@@ -169,7 +204,7 @@ class Trainer:
                              cache=self.setup.manifest.raw.execution.cache_data,
                              augmentation=resolve_preset(self.d.augmentation, self.data_config), decode=decode,
                              device=self.setup.device, skip_corrupt=self.d.skip_corrupt,
-                             images_per_class=self.d.images_per_class)
+                             images_per_class=self.d.images_per_class, keep=keep)
         return self._counting(loader)
 
     def _counting(self, loader: ShardLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
@@ -211,7 +246,7 @@ class Trainer:
     def _loop(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
               start: float) -> None:
         self._boundary = (net, opt, ls)
-        while ls.it < self.total:
+        while ls.it < self.total and self.stop_reason == "budget":
             tick = time.perf_counter()
             batches = iter(self.loader("train", ls.epoch))
             for _ in range(ls.step):  # resumed mid-epoch: the order is a function of (seed, epoch)
@@ -226,19 +261,25 @@ class Trainer:
                 ls.it, ls.step, ls.images = ls.it + 1, ls.step + 1, ls.images + len(y)
                 tick = time.perf_counter()
                 self.timing["compute_s"] += tick - now
+                if not self._loss_finite(ls):
+                    break
                 if self.e.every and ls.it % self.e.every == 0:
                     self._evaluate(net, ls)
+                self._maybe_abort(net, ls)
                 if self.progress:
                     self.progress(ls.it, self.total)
                 self._maybe_checkpoint(net, opt, ls, start)
                 self._boundary = (net, opt, ls)
                 tick = time.perf_counter()
-                if ls.it >= self.total:
+                if ls.it >= self.total or self.stop_reason != "budget":
                     break
             self._boundary = None  # until the epoch's evaluation is in the curve
+            if self.stop_reason != "budget":
+                break
             ls.epoch, ls.step = ls.epoch + 1, 0
             if not self.e.every:
                 self._evaluate(net, ls)
+                self._maybe_abort(net, ls)
             self._boundary = (net, opt, ls)
 
     def _wrap(self, net: Network) -> torch.nn.Module:
@@ -254,7 +295,7 @@ class Trainer:
     def _step(self, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
               it: int) -> None:
         """One optimizer step over the global batch (x, y): this rank's rows, in `accumulation` micro-batches."""
-        factor = lr_factor(self.t, it, self.total, self.iters_per_epoch)
+        factor = lr_factor(self.t, it, self.total, self.iters_per_epoch) * self.plateau.scale
         for g in opt.param_groups:
             g["lr"] = self.t.lr * g["lr_mult"] * factor
         scale = self.world / len(y)  # DDP averages over ranks: sum / batch x world gives the global mean
@@ -286,10 +327,54 @@ class Trainer:
         tick = time.perf_counter()
         ls.last_loss = self._train_loss()
         result = evaluate(net, self.loader("val", 0), self.setup.device, self.t.precision, self.t.channels_last)
+        if self.e.holdout:
+            held = evaluate(net, self.loader("train", 0, held_out=True), self.setup.device, self.t.precision,
+                            self.t.channels_last)
+            result.update({f"holdout_{k.removeprefix('val_')}": v for k, v in held.items()})
         self.timing["eval_s"] += time.perf_counter() - tick
-        lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch)
+        lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch) * self.plateau.scale
         self.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss, "lr": lr,
                            **result})
+        s = self.t.schedule
+        if s.name == "plateau" and self.stop_reason == "budget" and self.plateau.update(
+                result["holdout_top1"], s.factor, s.patience, s.min_delta, s.drops):  # type: ignore[arg-type]
+            self.stop_reason = "plateau"
+
+    # --- health ----------------------------------------------------------------------------------------------
+
+    def _loss_finite(self, ls: LoopState) -> bool:
+        """Record this iteration's training loss; a non-finite one stops the run at once (diverged)."""
+        loss = self._train_loss()
+        self.losses.append(loss)
+        if math.isfinite(loss):
+            return True
+        self.stop_reason = health.DIVERGED
+        self.health_reason = f"training loss became {loss} at iteration {ls.it} of {self.total}"
+        return False
+
+    def _maybe_abort(self, net: Network, ls: LoopState) -> None:
+        """training.abort_if_no_learning: once, after that fraction of the iterations, stop a run not learning."""
+        frac = self.t.abort_if_no_learning
+        if frac is None or self.abort_checked or ls.it < math.ceil(frac * self.total) or ls.it >= self.total:
+            return
+        self.abort_checked = True
+        if not self.curve or self.curve[-1]["iteration"] != ls.it:
+            self._evaluate(net, ls)
+        point = self.curve[-1]
+        held = "holdout_top1" in point
+        top1 = point["holdout_top1"] if held else point["top1"]
+        images = point["holdout_images"] if held else point["val_images"]
+        why = health.no_learning(top1, images, len(self.run.train_classes), self.losses)
+        if why:
+            self.stop_reason = health.NO_LEARNING
+            self.health_reason = (f"{why}; stopped by training.abort_if_no_learning after {ls.it} of {self.total} "
+                                  f"iterations (on the {'holdout' if held else 'validation'} images)")
+
+    def _health(self) -> tuple[str, str | None]:
+        if self.stop_reason in (health.DIVERGED, health.NO_LEARNING):
+            return self.stop_reason, self.health_reason
+        final = self.curve[-1]
+        return health.judge(None, final["top1"], final["val_images"], len(self.run.train_classes), self.losses)
 
     # --- checkpoints ------------------------------------------------------------------------------------------
 
@@ -302,6 +387,9 @@ class Trainer:
         opt.load_state_dict(state["opt"])
         self.curve, self.timing = state["curve"], state["timing"]
         self._loss_sum, self._loss_n = torch.tensor(state["loss"][0]), state["loss"][1]
+        h = state.get("health", {})
+        self.losses, self.abort_checked = h.get("losses", []), h.get("abort_checked", False)
+        self.plateau = Plateau(**h.get("plateau", {}))
         checkpoint.set_rng_state(state["rng"])
         return LoopState(**state["loop"])
 
@@ -309,7 +397,9 @@ class Trainer:
         loop = {**ls.__dict__, "wall_s": ls.wall_s + time.perf_counter() - start}
         return {"net": net.state_dict(), "opt": opt.state_dict(), "loop": loop, "curve": self.curve,
                 "timing": dict(self.timing), "loss": (float(self._loss_sum), self._loss_n),
-                "rng": checkpoint.rng_state(), "world_size": self.world}
+                "rng": checkpoint.rng_state(), "world_size": self.world,
+                "health": {"losses": self.losses, "abort_checked": self.abort_checked,
+                           "plateau": dict(self.plateau.__dict__)}}
 
     def _maybe_checkpoint(self, net: Network, opt: torch.optim.Optimizer, ls: LoopState, start: float) -> None:
         """Save every `checkpoint_every` iterations, and on a preemption signal (then stop: Preempted)."""
@@ -339,6 +429,8 @@ class Trainer:
         best = sorted((p["top1"] for p in self.curve), reverse=True)[:k]
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
         train_s = self.timing["data_s"] + self.timing["compute_s"]
+        state, reason = self._health()
+        held = {k: final[k] for k in ("holdout_top1", "holdout_top5", "holdout_images") if k in final}
         return {
             "run_id": self.run.id, "condition": self.run.condition, "n": self.run.n, "split": self.run.split,
             "seed": self.run.seed, "top1": final["top1"], "top5": final["top5"],
@@ -346,7 +438,9 @@ class Trainer:
             "wall_time_s": wall, **{f"{k2}": v for k2, v in self.timing.items()},
             "images_per_s": ls.images / train_s if train_s else 0.0, "trainable_params": trainable,
             "device": str(self.setup.device), "torch": torch.__version__, "skipped_samples": self.skipped,
-            **cost(self.setup.device, wall, self.world), "precision": self.t.precision, "curve": self.curve,
+            **cost(self.setup.device, wall, self.world), "precision": self.t.precision,
+            "health": state, "health_reason": reason, "stop_reason": self.stop_reason, "stopped_at": ls.it,
+            "planned_iterations": self.total, "lr_drops": self.plateau.drops, **held, "curve": self.curve,
         }
 
 

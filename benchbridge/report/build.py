@@ -25,6 +25,7 @@ class GridReport:
     convergence: list[dict[str, Any]]
     findings: list[Finding]
     figures: list[Figure] = field(default_factory=list)
+    health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -33,7 +34,8 @@ class GridReport:
                 "cost": self.cost, "convergence": [{k: v for k, v in c.items() if k != "curve"}
                                                    for c in self.convergence],
                 "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],
-                "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures]}
+                "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures],
+                "health": self.health}
 
 
 @dataclass
@@ -59,7 +61,8 @@ class Report:
 
 def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
-                      tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance))
+                      tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
+                      health=tables.health(grid))
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,

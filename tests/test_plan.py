@@ -78,3 +78,16 @@ def test_overrides_apply_before_validation(tmp_path, paper_manifest, write_manif
     m = load_manifest(path, ["layers=[1, 2]", "splits.0.options.seed=3", "training.batch_size=128"])
     assert m.raw.layers == [1, 2] and m.raw.training.batch_size == 128
     assert m.to_dict()["splits"][0]["options"]["seed"] == 3
+
+
+def test_each_run_records_the_kind_its_split_plugin_declared(paper_manifest):
+    paper_manifest["splits"] = [
+        {"name": "explicit", "options": {"A": list(range(10)), "B": list(range(10, 20)), "kind": "random"}},
+        {"name": "explicit", "options": {"A": [30, 31], "B": [40, 41], "label": "x->y"}, "conditions": ["AnB"]},
+        {"name": "natural_manmade", "conditions": ["AnB"]}]
+    plan = make_plan(resolve(paper_manifest))
+    kinds = {r.split: r.split_kind for r in plan}
+    assert kinds == {"explicit": "random", "x->y": "other", "manmade->natural": "dissimilar"}
+    # the kind is not part of a network's identity: the same classes, the same id
+    paper_manifest["splits"][0]["options"]["kind"] = "other"
+    assert [r.id for r in make_plan(resolve(paper_manifest))] == [r.id for r in plan]

@@ -1,5 +1,6 @@
 """The six verdicts on constructed grids where each finding holds, fails, is inconclusive or is not measured."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,22 @@ def test_device_hours_as_recorded_or_from_wall_time():
 
     assert device_hours({"device_hours": 2.0, "wall_time_s": 10.0}) == 2.0
     assert device_hours({"wall_time_s": 1800.0}) == 0.5
+
+
+def relabelled(grid: Grid, splits: dict[str, tuple[str, str]]) -> Grid:
+    """The same numbers under other split labels and kinds: {old label: (new label, kind)}."""
+    results = []
+    for r in grid.results:
+        label, kind = splits[r.run.split]
+        results.append(Result(dataclasses.replace(r.run, split=label, split_kind=kind), r.metrics))
+    return Grid("relabelled", Path("."), results, {}, 7, make_samples(results))
+
+
+def test_explicit_splits_get_findings_from_their_declared_kind_not_their_label():
+    grid = make_grid(paper_like())
+    declared = relabelled(grid, {"random-s0": ("explicit", "random"), "manmade->natural": ("my groups", "dissimilar")})
+    assert verdicts(declared) == {i: HOLDS for i in range(1, 7)}
+    assert sorted(declared.families) == ["my groups", "random"]
+    # a label that looks random or dissimilar counts for nothing: the kinds say both are 'other'
+    looks = relabelled(grid, {"random-s0": ("random-s9", "other"), "manmade->natural": ("a->b", "other")})
+    assert verdicts(looks)[5] == NOT_MEASURED and "random-s9" in looks.families

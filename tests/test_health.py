@@ -104,6 +104,24 @@ def test_the_report_shows_health_and_findings_on_unhealthy_runs_are_not_measured
     assert "Run health" in md and "DIVERGED" in md and "⚠" in md
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", [
+    {"name": "local", "options": {"devices": [0, 1]}},  # fake devices: CPU worker processes
+    {"name": "submitit", "options": {"cluster": "local", "gpus_per_run": 0, "cpus_per_task": 1, "time": 10}}])
+def test_every_executor_blocks_dependants_instead_of_failing(tmp_path, executor):
+    path = grid_manifest(tmp_path, "out", lr=1e12)
+    data = yaml.safe_load(path.read_text())
+    data["execution"]["executor"] = executor
+    data["conditions"] = ["AnB"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 3, result.output  # not 2 ('runs failed'): nothing failed, the dependant was blocked
+    plan = store.read_json(tmp_path / "out" / store.PLAN_FILE)
+    anb = next(r for r in plan if r["condition"] == "AnB")
+    assert (store.run_dir(tmp_path / "out", anb["id"]) / store.BLOCKED_FILE).is_file()
+    assert not store.is_finished(tmp_path / "out", anb["id"])
+
+
 # --- a network that cannot learn --------------------------------------------------------------------------------
 
 

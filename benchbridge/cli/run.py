@@ -65,7 +65,10 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
     m = load_manifest(manifest, list(overrides))
     nproc = m.raw.execution.nproc_per_node
     if nproc > 1 and not distributed.launched_by_torchrun():
-        sys.exit(_torchrun(m, manifest, overrides, as_json, nproc))
+        code = _torchrun(m, manifest, overrides, as_json, nproc)
+        if code == 0 and health_summary(load_results(m.raw.output_dir), blocked_runs(m.raw.output_dir)):
+            code = UNHEALTHY_EXIT  # said here: torchrun turns a worker's non-zero status into its own failure
+        sys.exit(code)
     runs = make_plan(m)
     if not distributed.is_main_process():
         execute_plan(m, runs)
@@ -82,7 +85,7 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
         print_json(_results_json(results))
     else:
         print_table(results, title=f"top-1 on the target half: {job.output_dir}")
-    if health_summary(results, blocked_runs(job.output_dir)):
+    if not distributed.launched_by_torchrun() and health_summary(results, blocked_runs(job.output_dir)):
         sys.exit(UNHEALTHY_EXIT)
 
 

@@ -51,7 +51,8 @@ def run_id(definition: dict[str, Any]) -> str:
 EXECUTION_ONLY = ("checkpoint_every", "compile", "cudnn_benchmark", "channels_last")
 # Keys added later, left out of the id at their default so that earlier results keep their ids.
 LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1, "abort_if_no_learning": None}
-LATER_OPTIONAL = ("factor", "patience", "min_delta", "drops", "holdout")  # left out of the id while unset (None)
+LATER_OPTIONAL = ("factor", "patience", "min_delta", "drops", "holdout",  # left out of the id while unset (None)
+                  "small_kernels", "head_init")
 
 
 def _defines_network(key: str, value: Any) -> bool:
@@ -65,7 +66,8 @@ def _common(m: ResolvedManifest) -> dict[str, Any]:
     d = m.to_dict()
     training = {k: v for k, v in d["training"].items() if _defines_network(k, v)}
     training["schedule"] = _set_only(training["schedule"])
-    return {"dataset": d["dataset"], "data": d["data"], "model": d["model"], "training": training,
+    model = {**d["model"], "options": _set_only(d["model"]["options"])}
+    return {"dataset": d["dataset"], "data": d["data"], "model": model, "training": training,
             "evaluation": _set_only(d["evaluation"])}
 
 

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from benchbridge.cli import main
 from benchbridge.manifest import load_manifest, resolve
-from benchbridge.plan import make_plan
+from benchbridge.plan import _common, make_plan
 
 REQUIRED_KEYS = {"id", "condition", "n", "split", "seed", "depends_on", "classes"}
 
@@ -91,3 +91,14 @@ def test_each_run_records_the_kind_its_split_plugin_declared(paper_manifest):
     # the kind is not part of a network's identity: the same classes, the same id
     paper_manifest["splits"][0]["options"]["kind"] = "other"
     assert [r.id for r in make_plan(resolve(paper_manifest))] == [r.id for r in plan]
+
+
+def test_options_added_later_leave_existing_run_ids_alone(paper_manifest):
+    # a run's id hashes this definition: keys added later must be absent while unset, or every id would change
+    common = _common(resolve(paper_manifest))
+    assert "holdout" not in common["evaluation"] and "abort_if_no_learning" not in common["training"]
+    assert not {"factor", "patience", "min_delta", "drops"} & set(common["training"]["schedule"])
+    assert not {"small_kernels", "head_init"} & set(common["model"]["options"])
+    before = {r.id for r in make_plan(resolve(paper_manifest))}
+    paper_manifest["evaluation"] = {**paper_manifest.get("evaluation", {}), "holdout": 0.1}
+    assert not {r.id for r in make_plan(resolve(paper_manifest))} & before  # set: another network

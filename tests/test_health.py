@@ -177,7 +177,7 @@ def constant_manifest(tmp: Path, out: str, **training: Any) -> Path:
     path = grid_manifest(tmp, out, epochs=4, batch_size=8, **training)
     data = yaml.safe_load(path.read_text())
     data["model"] = {"name": "constant_test_model"}
-    data.update(conditions=["BnB"], layers=[1])
+    data.update(conditions=["BnB", "random_frozen"], layers=[1])
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -194,6 +194,11 @@ def test_a_network_with_constant_output_is_no_learning_and_abort_stops_it_early(
         assert m["health"] == "no_learning", m["health_reason"]
         bnb = next(r for r in plan if r["condition"] == "BnB")
         assert (store.run_dir(tmp_path / out, bnb["id"]) / store.BLOCKED_FILE).is_file()
+        # frozen blocks at chance are what random_frozen measures: ok, with the reason noted; never aborted
+        rf = next(r for r in plan if r["condition"] == "random_frozen")
+        mf = store.read_json(store.run_dir(tmp_path / out, rf["id"]) / store.METRICS_FILE)
+        assert mf["health"] == "ok" and "measurement, not a failure" in mf["health_reason"]
+        assert mf["stop_reason"] == "budget"
         if out == "full":
             assert m["stop_reason"] == "budget" and m["stopped_at"] == m["planned_iterations"]
         else:

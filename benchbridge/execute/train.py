@@ -189,6 +189,7 @@ class Trainer:
         self.stop_reason = "budget"  # why training ended: budget, plateau, diverged or no_learning
         self.health_reason: str | None = None  # set when the run diverged or was aborted for no learning
         self.abort_checked = False
+        self.frozen = 0  # blocks the strategy froze: chance-level top-1 is then a measurement, not a failure
 
     def loader(self, split: str, epoch: int, held_out: bool = False) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of `split`; with evaluation.holdout, training skips the held-out images and `held_out` reads
@@ -218,6 +219,7 @@ class Trainer:
         start = self._start = time.perf_counter()
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
+        self.frozen = net.frozen_prefix
         self._check_last_batch(net)
         opt = make_optimizer(groups, self.t)
         ls = self._restore(net, opt)
@@ -355,7 +357,7 @@ class Trainer:
     def _maybe_abort(self, net: Network, ls: LoopState) -> None:
         """training.abort_if_no_learning: once, after that fraction of the iterations, stop a run not learning."""
         frac = self.t.abort_if_no_learning
-        if frac is None or self.abort_checked or ls.it < math.ceil(frac * self.total) or ls.it >= self.total:
+        if frac is None or self.frozen or self.abort_checked or not math.ceil(frac * self.total) <= ls.it < self.total:
             return
         self.abort_checked = True
         if not self.curve or self.curve[-1]["iteration"] != ls.it:
@@ -374,7 +376,10 @@ class Trainer:
         if self.stop_reason in (health.DIVERGED, health.NO_LEARNING):
             return self.stop_reason, self.health_reason
         final = self.curve[-1]
-        return health.judge(None, final["top1"], final["val_images"], len(self.run.train_classes), self.losses)
+        state, why = health.judge(None, final["top1"], final["val_images"], len(self.run.train_classes), self.losses)
+        if state == health.NO_LEARNING and self.frozen:  # e.g. random frozen layers: what the condition measures
+            return health.OK, f"{why}; with {self.frozen} frozen blocks this is a measurement, not a failure"
+        return state, why
 
     # --- checkpoints ------------------------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ def test_the_report_shows_health_and_findings_on_unhealthy_runs_are_not_measured
     findings = {f["number"]: f for f in g["findings"]}
     for number in (1, 6):  # both read AnB, which was blocked by the diverged baseA
         assert findings[number]["verdict"] == "not measured"
-        assert "unhealthy" in findings[number]["rule"] and anb["source"] in findings[number]["rule"]
+        assert "unhealthy" in findings[number]["rule"] and anb["source"] in " ".join(findings[number]["evidence"])
     assert all(r["unhealthy"] for r in g["table"] if r["condition"] == "baseB")
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Run health" in md and "DIVERGED" in md and "⚠" in md

@@ -224,9 +224,9 @@ def unhealthy_inputs(grid: Grid, number: int) -> Finding | None:
     problems = grid.problems(fams, NEEDS[number])
     if not problems:
         return None
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return Finding(number, CLAIMS[number], NOT_MEASURED,
-                   f"depends on unhealthy runs: {'; '.join(problems[:3])}{more}", problems)
+    ids = sorted({p.split(": ", 1)[0] for p in problems})
+    return Finding(number, CLAIMS[number], NOT_MEASURED, f"depends on unhealthy runs ({len(problems)}: "
+                   f"{', '.join(ids[:4])}{', ...' if len(ids) > 4 else ''}); see Run health", problems)
 
 
 def evaluate(grid: Grid, tolerance: float = TOLERANCE) -> list[Finding]:

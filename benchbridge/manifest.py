@@ -61,11 +61,33 @@ class SplitSpec(Component):
         None, description="Conditions for this split only (default: the manifest's conditions).")
 
 
+PLATEAU_DEFAULTS = {"factor": 0.1, "patience": 3, "min_delta": 0.0, "drops": 2}
+
+
 class Schedule(Strict):
-    name: Literal["step", "constant", "cosine"] = "step"
+    name: Literal["step", "constant", "cosine", "plateau"] = "step"
     step_size: int | None = Field(None, ge=1, description="Step schedule: decay every this many epochs "
                                   "(or iterations, when training.iterations is set).")
     gamma: float = Field(0.1, gt=0, le=1)
+    factor: float | None = Field(None, gt=0, lt=1, description="Plateau: multiply the learning rate by this when "
+                                 "the holdout top-1 has stopped improving (default 0.1).")
+    patience: int | None = Field(None, ge=1, description="Plateau: evaluations without an improvement of "
+                                 "min_delta before the rate drops (default 3).")
+    min_delta: float | None = Field(None, ge=0, description="Plateau: holdout top-1 gain that counts as an "
+                                    "improvement (default 0).")
+    drops: int | None = Field(None, ge=0, description="Plateau: rate drops before training stops at the next "
+                              "plateau (default 2); training.epochs/iterations stays the cap.")
+
+    @model_validator(mode="after")
+    def _plateau_keys(self) -> "Schedule":
+        given = [k for k in PLATEAU_DEFAULTS if getattr(self, k) is not None]
+        if self.name != "plateau" and given:
+            raise ValueError(f"{', '.join(given)} apply to the plateau schedule only")
+        if self.name == "plateau":
+            for k, v in PLATEAU_DEFAULTS.items():
+                if getattr(self, k) is None:
+                    setattr(self, k, v)
+        return self
 
 
 class Training(Strict):
@@ -85,6 +107,9 @@ class Training(Strict):
                               "images per optimizer step, less memory).")
     checkpoint_every: int | None = Field(None, ge=1, description="Save a resumable checkpoint every this many "
                                          "iterations (it is also saved on SIGTERM/SIGUSR1/SIGUSR2).")
+    abort_if_no_learning: float | None = Field(
+        None, gt=0, le=1, description="After this fraction of its iterations, stop a run that shows no learning "
+        "(top-1 not significantly above chance, or training loss at ln C): its health is no_learning.")
 
     @model_validator(mode="after")
     def _one_length(self) -> "Training":
@@ -98,6 +123,9 @@ class Evaluation(Strict):
                               "(default: after each epoch).")
     best_k: int = Field(1, ge=1, description="Also report the mean of the best k evaluations (the paper: 10).")
     batch_size: int | None = Field(None, ge=1)
+    holdout: float | None = Field(
+        None, gt=0, lt=1, description="Hold out about this fraction of each class's training images (chosen by a "
+        "hash of the sample key), never trained on: the plateau schedule and the convergence check use it.")
 
 
 class Execution(Strict):
@@ -114,6 +142,9 @@ class Execution(Strict):
     save_weights: Literal["sources", "all"] = Field(
         "sources", description="sources: weights of the base networks and of the AnB+ (or BnB+) network that "
         "`benchbridge analyze` compares (with its initialisation, init.pt); all: every run.")
+    on_unhealthy: Literal["block", "train"] = Field(
+        "block", description="block: runs that copy from a diverged or non-learning run are not trained (shown as "
+        "blocked); train: train them anyway (smoke tests). Either way `run` exits with status 3.")
     nproc_per_node: int = Field(1, ge=1, description="Processes (GPUs) per run: >1 trains each run with DDP "
                                 "launched by torchrun; training.batch_size stays the images per optimizer step.")
     loggers: list[Component] = Field(default_factory=list, description="Experiment trackers (logger plugins, "
@@ -242,6 +273,11 @@ class ResolvedManifest:
         self.conditions = [self._conditions(s.conditions, f"splits.{i}.conditions")
                            if s.conditions is not None else None for i, s in enumerate(manifest.splits)]
         self.default_conditions = self._conditions(manifest.conditions, "conditions")
+        if manifest.training.schedule.name == "plateau" and manifest.evaluation.holdout is None:
+            raise UserError("the plateau schedule decides on held-out training images, and evaluation.holdout "
+                            "is not set.", file=file, key="evaluation.holdout",
+                            hint="Set evaluation.holdout (e.g. 0.1): never the validation images top-1 is "
+                                 "reported on.")
 
     def _component(self, kind: str, comp: Component, key: str) -> tuple[registry.Entry, BaseModel]:
         entry = registry.get(kind, comp.name, key=f"{key}.name", file=self.file)

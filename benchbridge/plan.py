@@ -27,8 +27,8 @@ class Run:
     classes: dict[str, list[int]]  # {"A": [...], "B": [...]}
     source: str | None  # id of the run whose first n blocks are copied
     depends_on: list[str]
-    also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition) labels of this network
-    split_kind: str | None = None  # the split plugin that made `split` (None in plans saved before it was recorded)
+    also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition, split_kind) labels
+    split_kind: str = "other"  # random, dissimilar or other: what the split plugin declared
 
     @property
     def train_classes(self) -> list[int]:
@@ -50,7 +50,9 @@ def run_id(definition: dict[str, Any]) -> str:
 # Training keys that change how a network is computed, not which network it is: not part of its id.
 EXECUTION_ONLY = ("checkpoint_every", "compile", "cudnn_benchmark", "channels_last")
 # Keys added later, left out of the id at their default so that earlier results keep their ids.
-LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1}
+LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1, "abort_if_no_learning": None}
+LATER_OPTIONAL = ("factor", "patience", "min_delta", "drops", "holdout",  # left out of the id while unset (None)
+                  "small_kernels", "head_init")
 
 
 def _defines_network(key: str, value: Any) -> bool:
@@ -63,8 +65,14 @@ def _common(m: ResolvedManifest) -> dict[str, Any]:
     """What every network of the manifest shares: data, architecture, training recipe."""
     d = m.to_dict()
     training = {k: v for k, v in d["training"].items() if _defines_network(k, v)}
-    return {"dataset": d["dataset"], "data": d["data"], "model": d["model"], "training": training,
-            "evaluation": d["evaluation"]}
+    training["schedule"] = _set_only(training["schedule"])
+    model = {**d["model"], "options": _set_only(d["model"]["options"])}
+    return {"dataset": d["dataset"], "data": d["data"], "model": model, "training": training,
+            "evaluation": _set_only(d["evaluation"])}
+
+
+def _set_only(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if not (k in LATER_OPTIONAL and v is None)}
 
 
 def make_plan(m: ResolvedManifest) -> list[Run]:
@@ -82,14 +90,13 @@ def make_plan(m: ResolvedManifest) -> list[Run]:
             raise within(exc, f"splits.{i}", m.file) from None
         conditions = m.conditions[i] if m.conditions[i] is not None else m.default_conditions
         for seed in m.raw.seeds:
-            bases = {half: _base(common, split, half, seed, entry.name) for half in ("A", "B")}
+            bases = {half: _base(common, split, half, seed) for half in ("A", "B")}
             needed = {"B"} | {c.source for c, _ in conditions if c.source}
             for half in sorted(needed):
                 _add(runs, bases[half])
             for n in layers:
                 for cond, copts in conditions:
-                    transfers.append(_transfer(common, split, seed, n, cond, copts.model_dump(mode="json"), bases,
-                                               entry.name))
+                    transfers.append(_transfer(common, split, seed, n, cond, copts.model_dump(mode="json"), bases))
     for run in transfers:
         _add(runs, run)
     return list(runs.values())
@@ -121,25 +128,25 @@ def _classes(split: Split) -> dict[str, list[int]]:
     return {"A": list(split.A), "B": list(split.B)}
 
 
-def _base(common: dict[str, Any], split: Split, half: str, seed: int, kind: str) -> Run:
+def _base(common: dict[str, Any], split: Split, half: str, seed: int) -> Run:
     trained_on = _classes(split)[half]
     rid = run_id({**common, "classes": trained_on, "seed": seed, "strategy": "scratch"})
     return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [],
-               split_kind=kind)
+               split_kind=split.kind)
 
 
 def _transfer(common: dict[str, Any], split: Split, seed: int, n: int, cond: Condition,
-              options: dict[str, Any], bases: dict[str, Run], kind: str) -> Run:
+              options: dict[str, Any], bases: dict[str, Run]) -> Run:
     source = bases[cond.source].id if cond.source else None
     rid = run_id({**common, "classes": list(split.B), "seed": seed, "strategy": cond.strategy,
                   "strategy_options": options, "n": n, "source": source})
     return Run(rid, cond.name, n, split.label, seed, cond.strategy, options, "B", _classes(split), source,
-               [source] if source else [], split_kind=kind)
+               [source] if source else [], split_kind=split.kind)
 
 
 def _add(runs: dict[str, Run], run: Run) -> None:
     if run.id in runs:
-        runs[run.id].also.append({"split": run.split, "condition": run.condition})
+        runs[run.id].also.append({"split": run.split, "condition": run.condition, "split_kind": run.split_kind})
     else:
         runs[run.id] = run
 

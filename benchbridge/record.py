@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchbridge.errors import UserError
+from benchbridge.store import strict
 
 SCHEMA_VERSION = 2
 """Bumped when a field is renamed, removed or changes meaning (adding an optional field does not bump it)."""
@@ -26,12 +27,21 @@ class CurvePoint(BaseModel):
 
     iteration: int
     epoch: int
-    train_loss: float = Field(description="Mean training loss of the last batch before this evaluation.")
+    train_loss: float | None = Field(None, description="Mean training loss of the last batch before this evaluation "
+                                     "(null when not finite: `train_loss_nonfinite` says nan or inf).")
+    train_loss_nonfinite: str | None = None
     lr: float = Field(description="Base learning rate at the last step (before per-group multipliers).")
     top1: float
     top5: float
-    val_loss: float
+    val_loss: float | None = None
+    val_loss_nonfinite: str | None = None
     val_images: int
+    holdout_top1: float | None = Field(None, description="Top-1 on the held-out training images "
+                                       "(evaluation.holdout), which the plateau schedule decides on.")
+    holdout_top5: float | None = None
+    holdout_loss: float | None = None
+    holdout_loss_nonfinite: str | None = None
+    holdout_images: int | None = None
 
 
 class RunRecord(BaseModel):
@@ -47,7 +57,8 @@ class RunRecord(BaseModel):
     cut_point: str | None = Field(None, description="Name of block n (the last one copied); None for n=0.")
     cut_points: int | None = Field(None, description="How many cut points the model has.")
     split: str = Field(description="The split's label, e.g. random-s0 or manmade->natural.")
-    split_kind: str | None = Field(None, description="The split plugin that made it, e.g. random.")
+    split_kind: str | None = Field(None, description="What the split plugin declared its halves to be: random, "
+                                   "dissimilar or other.")
     seed: int
     source: str | None = Field(None, description="Run id of the network the first n blocks come from.")
     # outcome
@@ -63,6 +74,14 @@ class RunRecord(BaseModel):
                                        "every attempt of a resumed run: a cost, not a result).")
     health: Literal["ok", "diverged", "no_learning"] | None = None
     health_reason: str | None = None
+    stop_reason: str | None = Field(None, description="budget (planned iterations done), plateau, diverged or "
+                                    "no_learning.")
+    stopped_at: int | None = Field(None, description="Iteration the run stopped at.")
+    planned_iterations: int | None = Field(None, description="The iteration budget (the cap, with plateau).")
+    lr_drops: int | None = Field(None, description="Learning-rate drops made by the plateau schedule.")
+    holdout_top1: float | None = None
+    holdout_top5: float | None = None
+    holdout_images: int | None = None
     curve: list[CurvePoint] = Field(default_factory=list)
     # cost
     wall_time_s: float
@@ -83,12 +102,14 @@ class RunRecord(BaseModel):
         return self.device_hours if self.device_hours is not None else self.wall_time_s / 3600
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        """Strict JSON values: a non-finite loss becomes null with `<key>_nonfinite` beside it."""
+        return strict(self.model_dump(exclude_none=True))
 
 
 IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "split", "split_kind", "seed", "source")
 OUTCOME = ("top1", "top5", "top1_best_k", "best_k", "iterations", "images_seen", "trainable_params",
-           "skipped_samples", "health", "health_reason")
+           "skipped_samples", "health", "health_reason", "stop_reason", "stopped_at", "planned_iterations", "lr_drops",
+           "holdout_top1", "holdout_top5", "holdout_images")
 COST = ("wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "images_decoded", "devices", "device_hours",
         "peak_memory_bytes", "device", "device_name", "precision", "torch")
 assert set(IDENTITY + OUTCOME + COST + ("schema_version", "curve")) == set(RunRecord.model_fields)

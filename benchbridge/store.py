@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,8 @@ METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "weights.pt"
 INIT_FILE = "init.pt"  # a run's random initialisation, kept for the runs that `benchbridge analyze` compares
 LOCK_FILE = ".lock"
+BLOCKED_FILE = "blocked.json"  # a run not trained because a run it copies from is unhealthy
+NONFINITE_SUFFIX = "_nonfinite"
 
 
 def _read_umask() -> int:
@@ -63,9 +66,29 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
 
 
+def strict(data: Any) -> Any:
+    """`data` as strict JSON values: a non-finite float becomes null; in a mapping, `KEY_nonfinite` says which."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        out: dict[Any, Any] = {key: strict(value) for key, value in data.items()}
+        for key, value in data.items():  # after the values, so that a declared `KEY_nonfinite: None` is replaced
+            if isinstance(value, float) and not math.isfinite(value):
+                out[f"{key}{NONFINITE_SUFFIX}"] = repr(value)  # 'nan', 'inf' or '-inf'
+        return out
+    if isinstance(data, (list, tuple)):
+        return [strict(v) for v in data]
+    return data
+
+
+def dumps(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON (no NaN/Infinity tokens, which most JSON readers reject): see `strict`."""
+    return json.dumps(strict(data), indent=indent, sort_keys=False, allow_nan=False)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write `data` as indented JSON, atomically."""
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, dumps(data) + "\n")
 
 
 def read_json(path: Path) -> Any:

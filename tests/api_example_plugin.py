@@ -74,7 +74,8 @@ class EvenOdd:
         if len(classes) < 2:
             raise UserError("needs two classes at least.", key="options")
         idx = [c.index for c in classes]
-        return Split("even->odd", tuple(i for i in idx if i % 2 == 0), tuple(i for i in idx if i % 2))
+        return Split("even->odd", tuple(i for i in idx if i % 2 == 0), tuple(i for i in idx if i % 2),
+                     kind="dissimilar")
 
 
 class ReinitFrozen:

@@ -33,3 +33,18 @@ def test_small_version_keeps_the_structure():
     assert net.cut_points == PAPER_CUTS
     assert net(torch.zeros(2, 3, 28, 28)).shape == (2, 7)
     assert "alexnet" in list_models("alex*")
+
+
+def test_small_kernel_and_head_init_options():
+    three = create_model("alexnet", num_classes=5, input_size=28, width=0.25, fc_width=64, small_kernels=3,
+                         head_init="pytorch", init="kaiming")
+    assert [three.blocks[i][0].kernel_size for i in (0, 1)] == [(3, 3), (3, 3)]
+    assert three(torch.zeros(2, 3, 28, 28)).shape == (2, 5)
+    bound = 1 / 64 ** 0.5  # nn.Linear's default: uniform within 1/sqrt(fan_in), bias too
+    assert three.head.weight.abs().max() <= bound and three.head.bias.abs().max() > 0
+    caffe = create_model("alexnet", num_classes=5, input_size=28, width=0.25, fc_width=64, head_init="caffe",
+                         init="kaiming")
+    assert [caffe.blocks[i][0].kernel_size for i in (0, 1)] == [(5, 5), (5, 5)]  # default stays 5x5
+    assert abs(caffe.head.weight.std().item() - 0.01) < 0.002 and not caffe.head.bias.any()
+    paper = create_model("alexnet", num_classes=5, small_kernels=3)  # 227px: the paper's network, unchanged
+    assert paper.blocks[0][0].kernel_size == (11, 11) and paper.blocks[1][0].kernel_size == (5, 5)

@@ -38,8 +38,9 @@ def test_the_example_imports_only_the_api():
 @pytest.mark.slow
 def test_a_plugin_on_the_api_alone_runs_a_grid_and_reports_it(tmp_path, with_example):
     example.Backwards.seen.clear()
-    result = CliRunner().invoke(main, ["run", str(manifest(tmp_path)), "--json"])
-    assert result.exit_code == 0, result.output
+    # the example networks stay at chance on 8 images: health says so (exit 3); train their dependants anyway
+    result = CliRunner().invoke(main, ["run", str(manifest(tmp_path, on_unhealthy="train")), "--json"])
+    assert result.exit_code in (0, 3), result.output
     rows = json.loads(result.stdout)
     assert {r["condition"] for r in rows} == {"baseA", "baseB", "RF", "AnB"} and len(rows) == 2 + 2 * 2
     assert sorted(i for i, _, _ in example.Backwards.seen) == sorted(r["id"] for r in rows)
@@ -47,7 +48,7 @@ def test_a_plugin_on_the_api_alone_runs_a_grid_and_reports_it(tmp_path, with_exa
     records = {r.run.id: r.record for r in load_results(tmp_path / "out")}
     assert {(r.condition, r.n, r.cut_point) for r in records.values() if r.n} == {
         ("RF", 1, "c1"), ("RF", 2, "c2"), ("AnB", 1, "c1"), ("AnB", 2, "c2")}
-    assert {r.split_kind for r in records.values()} == {"ex_even_odd"}
+    assert {r.split_kind for r in records.values()} == {"dissimilar"}  # what the example split declares
     report = CliRunner().invoke(main, ["report", str(tmp_path / "out"), "--format", "ex_count"])
     assert report.exit_code == 0, report.output
     assert (tmp_path / "out" / "report" / "count.txt").read_text() == "api-example 6\n"

@@ -6,10 +6,7 @@ import sys
 
 import pytest
 import yaml
-from click.testing import CliRunner
-
 from benchbridge import store
-from benchbridge.cli import main
 
 from grids import tiny_manifest
 
@@ -17,10 +14,12 @@ pytestmark = pytest.mark.slow
 
 # Each rank reads, decodes and trains on its own share of every epoch, so the two runs' global batches hold
 # different images (same count per step): they are not bit-identical and agree only as trainings of the same
-# recipe do. The recipe here (cosine schedule to zero, 10 epochs, no dropout) ends near convergence; measured on
-# the 2-core development VM, the three runs' top-1 differed by 2, 0 and 0 of 24 validation images.
+# recipe do. The recipe here (cosine schedule to zero, 30 epochs, no dropout) ends at convergence. The networks'
+# initialisation depends on the run id, which depends on the temporary data folder, so every session draws new
+# ones: at 10 epochs the two runs' top-1 differed by up to 5 of 24 images; at 30 epochs, in 15 pairs measured on
+# the 2-core development VM, by at most 1.
 TOP1_TOLERANCE_IMAGES = 2
-EPOCHS = 10
+EPOCHS = 30
 
 
 def manifest(tmp, out):
@@ -34,13 +33,17 @@ def manifest(tmp, out):
     return path
 
 
+def run_in_a_new_process(path, *args):
+    """`benchbridge run` in a fresh process (not in this one, whose torch state earlier tests may have changed)."""
+    done = subprocess.run([sys.executable, "-m", "benchbridge", "run", str(path), "--json", *args],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 3), done.stderr  # 3: a tiny network flagged as not learning, said on stderr
+    return done
+
+
 def test_two_gloo_processes_decode_each_image_once_and_match_one(tmp_path):
-    one = CliRunner().invoke(main, ["run", str(manifest(tmp_path, "one")), "--json"])
-    assert one.exit_code == 0, one.output
-    cmd = [sys.executable, "-m", "benchbridge", "run", str(manifest(tmp_path, "two")), "--nproc-per-node", "2",
-           "--json"]
-    two = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert two.returncode == 0, two.stderr
+    one = run_in_a_new_process(manifest(tmp_path, "one"))
+    two = run_in_a_new_process(manifest(tmp_path, "two"), "--nproc-per-node", "2")
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 3
     for ra in a:

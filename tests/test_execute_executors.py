@@ -11,7 +11,7 @@ from benchbridge.cli import main
 from benchbridge.execute import Job
 from benchbridge.execute.parallel import cpu_pool
 
-from grids import tiny_manifest
+from grids import assert_ran, tiny_manifest
 
 pytestmark = pytest.mark.slow
 TIMINGS = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes"}
@@ -31,7 +31,7 @@ def three_runs(tmp, out, executor=None, **execution):
 
 def run_grid(path):
     result = CliRunner().invoke(main, ["run", str(path)])
-    assert result.exit_code == 0, result.output
+    assert_ran(result)
     out = path.parent / path.stem
     metrics = {}
     for run in (out / store.RUNS_DIR).iterdir():

@@ -26,7 +26,7 @@ def manifest(tmp_path: Path, loggers: list) -> Path:
                                                  "init": "kaiming", "preprocess": "standard"}},
         "splits": [{"name": "random", "options": {"seed": 1}}], "conditions": ["AnB"], "layers": [2],
         "training": {"lr": 0.02, "batch_size": 8, "iterations": 6}, "evaluation": {"every": 3},
-        "execution": {"device": "cpu", "threads": 1, "loggers": loggers},
+        "execution": {"device": "cpu", "threads": 1, "loggers": loggers, "on_unhealthy": "train"},
     }
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -51,7 +51,7 @@ def text(acc: EventAccumulator, tag: str) -> str:
 def test_tensorboard_gets_every_step_every_evaluation_the_record_and_the_manifest(tmp_path):
     path = manifest(tmp_path, [{"name": "tensorboard"}])
     result = CliRunner().invoke(main, ["run", str(path)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code in (0, 3), result.output  # 3: a tiny network at chance is flagged; it still logs
     out = tmp_path / "out"
     results = load_results(out)
     assert len(results) == 3  # baseA, baseB, AnB n=2

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from benchbridge.cli import main
 from benchbridge.manifest import load_manifest, resolve
-from benchbridge.plan import make_plan
+from benchbridge.plan import _common, make_plan
 
 REQUIRED_KEYS = {"id", "condition", "n", "split", "seed", "depends_on", "classes"}
 
@@ -39,7 +39,7 @@ def test_paper_grid_size_and_shared_base_networks(paper_manifest):
     bases = [r for r in plan if r.n == 0]
     assert len(bases) == 10
     natural_base = next(r for r in bases if r.split == "manmade->natural" and r.condition == "baseB")
-    assert {"split": "natural->manmade", "condition": "baseA"} in natural_base.also
+    assert {"split": "natural->manmade", "condition": "baseA", "split_kind": "dissimilar"} in natural_base.also
     assert len(plan) == 143
 
 
@@ -78,3 +78,27 @@ def test_overrides_apply_before_validation(tmp_path, paper_manifest, write_manif
     m = load_manifest(path, ["layers=[1, 2]", "splits.0.options.seed=3", "training.batch_size=128"])
     assert m.raw.layers == [1, 2] and m.raw.training.batch_size == 128
     assert m.to_dict()["splits"][0]["options"]["seed"] == 3
+
+
+def test_each_run_records_the_kind_its_split_plugin_declared(paper_manifest):
+    paper_manifest["splits"] = [
+        {"name": "explicit", "options": {"A": list(range(10)), "B": list(range(10, 20)), "kind": "random"}},
+        {"name": "explicit", "options": {"A": [30, 31], "B": [40, 41], "label": "x->y"}, "conditions": ["AnB"]},
+        {"name": "natural_manmade", "conditions": ["AnB"]}]
+    plan = make_plan(resolve(paper_manifest))
+    kinds = {r.split: r.split_kind for r in plan}
+    assert kinds == {"explicit": "random", "x->y": "other", "manmade->natural": "dissimilar"}
+    # the kind is not part of a network's identity: the same classes, the same id
+    paper_manifest["splits"][0]["options"]["kind"] = "other"
+    assert [r.id for r in make_plan(resolve(paper_manifest))] == [r.id for r in plan]
+
+
+def test_options_added_later_leave_existing_run_ids_alone(paper_manifest):
+    # a run's id hashes this definition: keys added later must be absent while unset, or every id would change
+    common = _common(resolve(paper_manifest))
+    assert "holdout" not in common["evaluation"] and "abort_if_no_learning" not in common["training"]
+    assert not {"factor", "patience", "min_delta", "drops"} & set(common["training"]["schedule"])
+    assert not {"small_kernels", "head_init"} & set(common["model"]["options"])
+    before = {r.id for r in make_plan(resolve(paper_manifest))}
+    paper_manifest["evaluation"] = {**paper_manifest.get("evaluation", {}), "holdout": 0.1}
+    assert not {r.id for r in make_plan(resolve(paper_manifest))} & before  # set: another network

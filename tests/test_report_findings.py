@@ -1,5 +1,6 @@
 """The six verdicts on constructed grids where each finding holds, fails, is inconclusive or is not measured."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,15 @@ def curve(rising: bool) -> list[dict]:
              "val_loss": 1.0, "val_images": 10} for i, y in enumerate(ys)]
 
 
-def result(i: int, condition: str, n: int, split: str, seed: int, top1: float, rising: bool = False) -> Result:
-    run = Run(f"{i:012x}", condition, n, split, seed, "scratch", {}, "B", {"A": [0], "B": [1]}, None, [])
+def kind_of(family: str) -> str:
+    """The kind a split plugin would declare for the constructed families."""
+    return "random" if family == "random" else "dissimilar" if "->" in family else "other"
+
+
+def result(i: int, condition: str, n: int, split: str, seed: int, top1: float, rising: bool = False,
+           kind: str = "other") -> Result:
+    run = Run(f"{i:012x}", condition, n, split, seed, "scratch", {}, "B", {"A": [0], "B": [1]}, None, [],
+              split_kind=kind)
     record = RunRecord(run_id=run.id, condition=condition, n=n, split=split, seed=seed, top1=top1, top5=1.0,
                        top1_best_k=top1, best_k=1, iterations=40, images_seen=400, wall_time_s=1.0,
                        curve=curve(rising))
@@ -34,10 +42,10 @@ def make_grid(deltas: dict[tuple[str, str, int], float], seeds: int = 3, rising:
     for seed in range(seeds):
         for family in {f for f, _, _ in deltas}:
             split = "random-s0" if family == "random" else family
-            results.append(result(len(results), "baseB", 0, split, seed, BASES[seed], rising))
+            results.append(result(len(results), "baseB", 0, split, seed, BASES[seed], rising, kind_of(family)))
         for (family, condition, n), d in deltas.items():
             split = "random-s0" if family == "random" else family
-            results.append(result(len(results), condition, n, split, seed, BASES[seed] + d))
+            results.append(result(len(results), condition, n, split, seed, BASES[seed] + d, kind=kind_of(family)))
     return Grid("constructed", Path("."), results, {}, 7, make_samples(results))
 
 
@@ -125,3 +133,22 @@ def test_device_hours_as_recorded_or_from_wall_time():
     recorded = result(0, "baseB", 0, "random-s0", 0, 0.5).record
     assert recorded.model_copy(update={"device_hours": 2.0, "wall_time_s": 10.0}).hours() == 2.0
     assert recorded.model_copy(update={"wall_time_s": 1800.0}).hours() == 0.5
+
+
+def relabelled(grid: Grid, splits: dict[str, tuple[str, str]]) -> Grid:
+    """The same numbers under other split labels and kinds: {old label: (new label, kind)}."""
+    results = []
+    for r in grid.results:
+        label, kind = splits[r.run.split]
+        results.append(Result(dataclasses.replace(r.run, split=label, split_kind=kind), r.record))
+    return Grid("relabelled", Path("."), results, {}, 7, make_samples(results))
+
+
+def test_explicit_splits_get_findings_from_their_declared_kind_not_their_label():
+    grid = make_grid(paper_like())
+    declared = relabelled(grid, {"random-s0": ("explicit", "random"), "manmade->natural": ("my groups", "dissimilar")})
+    assert verdicts(declared) == {i: HOLDS for i in range(1, 7)}
+    assert sorted(declared.families) == ["my groups", "random"]
+    # a label that looks random or dissimilar counts for nothing: the kinds say both are 'other'
+    looks = relabelled(grid, {"random-s0": ("random-s9", "other"), "manmade->natural": ("a->b", "other")})
+    assert verdicts(looks)[5] == NOT_MEASURED and "random-s9" in looks.families

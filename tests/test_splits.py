@@ -84,3 +84,15 @@ def test_explicit_split_checks_ranges_and_overlap():
 
 def test_labels_inside_a_half_follow_ascending_class_order():
     assert relabel((7, 2, 5)) == {2: 0, 5: 1, 7: 2}
+
+
+def test_every_split_declares_its_kind():
+    classes = imagenet_like(10)
+    assert RandomSplit().split(RandomOptions(seed=0), classes).kind == "random"
+    nat = [ClassInfo(i, f"c{i}", attributes={"domain": "natural" if i < 5 else "manmade"}) for i in range(10)]
+    assert NaturalManmadeSplit().split(NaturalManmadeOptions(), nat).kind == "dissimilar"
+    explicit = ExplicitSplit()
+    assert explicit.split(ExplicitOptions(A=[0, 1], B=[2, 3]), classes).kind == "other"
+    assert explicit.split(ExplicitOptions(A=[0, 1], B=[2, 3], kind="random"), classes).kind == "random"
+    with pytest.raises(ValueError):
+        ExplicitOptions(A=[0], B=[1], kind="similar")

@@ -1,5 +1,6 @@
 """Atomic writes: readers see the old file or the new one, with the permissions of an ordinary file."""
 
+import json
 import os
 
 import pytest
@@ -43,3 +44,15 @@ def test_every_atomic_write_is_flushed_to_disk_before_the_rename(tmp_path, monke
     write_index(tmp_path, {"format": "test"})
     assert len(synced) == 2
     assert (tmp_path / "dataset.json").is_file() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_write_json_is_strict_json_with_the_reason_beside_each_non_finite_number(tmp_path):
+    path = tmp_path / "metrics.json"
+    store.write_json(path, {"train_loss": float("nan"), "top1": 0.5,
+                            "curve": [{"val_loss": float("inf"), "top1": 0.25}], "xs": [float("-inf"), 1.0]})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["train_loss"] is None and data["train_loss_nonfinite"] == "nan" and data["top1"] == 0.5
+    assert data["curve"] == [{"val_loss": None, "val_loss_nonfinite": "inf", "top1": 0.25}]
+    assert data["xs"] == [None, 1.0]

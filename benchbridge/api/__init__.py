@@ -29,7 +29,7 @@ from benchbridge.execute.parallel import cpu_pool, run_parallel
 from benchbridge.hookspecs import HOOK_API_VERSION, Register, hookimpl
 from benchbridge.models.base import ModelPlugin, Network
 from benchbridge.plan import Run
-from benchbridge.splits import Split, SplitPlugin
+from benchbridge.splits import Split, SplitKind, SplitPlugin
 from benchbridge.store import atomic_write, write_json, write_text
 from benchbridge.strategies import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
 
@@ -55,7 +55,7 @@ __all__ = [
     "EncodingOptions", "OnProgress", "PreparationPlugin", "convert_imagenet", "count_imagenet", "count_images",
     "write_dataset",
     # splits and strategies
-    "ParamGroups", "Split", "SplitPlugin", "StrategyPlugin", "block_params", "copy_blocks", "rest_params",
+    "ParamGroups", "Split", "SplitKind", "SplitPlugin", "StrategyPlugin", "block_params", "copy_blocks", "rest_params",
     # executors
     "ExecutorPlugin", "Job", "Run", "RunContext", "WORKER_LOG_FILE", "check_gpu_indices", "cpu_pool", "run_parallel",
     "worker_count",

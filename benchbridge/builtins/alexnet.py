@@ -26,6 +26,12 @@ class AlexNetOptions(BaseModel):
     init: Literal["caffe", "kaiming"] = Field("caffe", description="Caffe's Gaussian init, or Kaiming.")
     preprocess: Literal["caffe", "standard"] = Field(
         "caffe", description="caffe: 0..255 pixels minus the mean; standard: ImageNet mean/std.")
+    small_kernels: Literal[5, 3] | None = Field(
+        None, description="input_size < 128 only: side of the conv1 and conv2 kernels (stride 1, same padding); "
+        "null: 5. The 227px network keeps the paper's 11x11/stride 4 and 5x5.")
+    head_init: Literal["caffe", "pytorch"] | None = Field(
+        None, description="Initialisation of the fc8 head: caffe (Gaussian std 0.01, bias 0), pytorch "
+        "(nn.Linear's default); null: as `init`.")
 
 
 def _ch(base: int, width: float) -> int:
@@ -35,7 +41,8 @@ def _ch(base: int, width: float) -> int:
 def _conv_blocks(o: AlexNetOptions) -> list[tuple[str, nn.Module]]:
     c1, c2, c3, c4, c5 = (_ch(c, o.width) for c in (96, 256, 384, 384, 256))
     small = o.input_size < 128
-    conv1 = nn.Conv2d(3, c1, 5, 1, 2) if small else nn.Conv2d(3, c1, 11, 4)
+    k = (o.small_kernels or 5) if small else 5
+    conv1 = nn.Conv2d(3, c1, k, 1, k // 2) if small else nn.Conv2d(3, c1, 11, 4)
 
     def pool() -> nn.Module:
         return nn.MaxPool2d(3, 2, ceil_mode=True)
@@ -46,7 +53,7 @@ def _conv_blocks(o: AlexNetOptions) -> list[tuple[str, nn.Module]]:
     relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
     return [
         ("conv1", nn.Sequential(conv1, relu(), pool(), *lrn())),
-        ("conv2", nn.Sequential(nn.Conv2d(c1, c2, 5, 1, 2, groups=2), relu(), pool(), *lrn())),
+        ("conv2", nn.Sequential(nn.Conv2d(c1, c2, k, 1, k // 2, groups=2), relu(), pool(), *lrn())),
         ("conv3", nn.Sequential(nn.Conv2d(c2, c3, 3, 1, 1), relu())),
         ("conv4", nn.Sequential(nn.Conv2d(c3, c4, 3, 1, 1, groups=2), relu())),
         ("conv5", nn.Sequential(nn.Conv2d(c4, c5, 3, 1, 1, groups=2), relu(), pool())),
@@ -85,7 +92,8 @@ def build_alexnet(o: AlexNetOptions, num_classes: int) -> Network:
     for name, block in zip(net.block_names, net.blocks):
         for m in block.modules():
             _init(m, name, o.init)
-    _init(net.head, "fc8", o.init)
+    if o.head_init != "pytorch":
+        _init(net.head, "fc8", o.head_init or o.init)
     return net
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import ClassInfo, Split, UserError, hookimpl
+from benchbridge.api import ClassInfo, Split, SplitKind, UserError, hookimpl
 
 # The paper's ILSVRC-2012 dissimilar split as inclusive ranges of class indices (sorted-wnid order):
 # 449 natural classes and 551 man-made ones (Yosinski et al. 2014, splits released with the paper).
@@ -47,7 +47,7 @@ class RandomSplit:
             raise UserError(f"size_A={options.size_A} leaves no class for half B; the dataset has {n} classes.",
                             key="options.size_A")
         a, b = random_halves(n, options.seed, options.size_A)
-        return Split(f"random-s{options.seed}", a, b)
+        return Split(f"random-s{options.seed}", a, b, kind="random")
 
 
 class NaturalManmadeOptions(BaseModel):
@@ -67,7 +67,7 @@ class NaturalManmadeSplit:
         natural, manmade = self._groups(options, classes)
         source = "manmade" if options.target == "natural" else "natural"
         a, b = (manmade, natural) if options.target == "natural" else (natural, manmade)
-        return Split(f"{source}->{options.target}", a, b)
+        return Split(f"{source}->{options.target}", a, b, kind="dissimilar")
 
     def _groups(self, o: NaturalManmadeOptions, classes: list[ClassInfo]) -> tuple[tuple[int, ...], ...]:
         values = {c.attributes.get(o.attribute) for c in classes}
@@ -90,6 +90,8 @@ class ExplicitOptions(BaseModel):
     A: list[int] = Field(min_length=1, description="Class indices of half A.")
     B: list[int] = Field(min_length=1, description="Class indices of half B.")
     label: str = "explicit"
+    kind: SplitKind = Field("other", description="What the halves are to each other: random (a random cut, pooled "
+                            "with random splits), dissimilar (compared with them, finding 5) or other.")
 
 
 class ExplicitSplit:
@@ -109,7 +111,7 @@ class ExplicitSplit:
         both = sorted(set(options.A) & set(options.B))
         if both:
             raise UserError(f"classes {both[:10]} are in both halves.", key="options.B")
-        return Split(options.label, tuple(sorted(set(options.A))), tuple(sorted(set(options.B))))
+        return Split(options.label, tuple(sorted(set(options.A))), tuple(sorted(set(options.B))), options.kind)
 
 
 @hookimpl

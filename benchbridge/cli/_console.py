@@ -9,12 +9,14 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from benchbridge.store import strict
+
 err_console = Console(stderr=True)
 out_console = Console()  # human-readable tables; with --json, stdout holds only JSON
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(json.dumps(strict(data), indent=2, default=str, allow_nan=False))
 
 
 def overrides_argument(f: Any) -> Any:

@@ -75,6 +75,9 @@ def _print_summary(rep: Any) -> None:
             table.add_row(str(f.number), f.claim, f"[{style}]{f.verdict}[/]",
                           f"rule: {f.rule}\n" + "\n".join(f.evidence))
         out_console.print(table)
+        if g.health:
+            err_console.print(f"[red]unhealthy:[/] {len(g.health)} run(s) diverged, did not learn or were blocked "
+                              "by one: their numbers are not results (see the report's Run health section).")
         rising = [c for c in g.convergence if c["still_rising"]]
         if rising:
             err_console.print(f"[yellow]warning:[/] {len(rising)} of {len(g.convergence)} base networks still rising "

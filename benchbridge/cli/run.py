@@ -17,7 +17,10 @@ from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
-from benchbridge.results import load_results, run_states
+from benchbridge.results import Result, blocked_runs, load_results, run_states, unhealthy
+
+UNHEALTHY_EXIT = 3
+"""Exit status of `run` when a run diverged or did not learn, or was blocked by one (2 stays for user mistakes)."""
 
 
 class RichEvents:
@@ -37,9 +40,16 @@ class RichEvents:
 
     def finished(self, run: Run, metrics: dict[str, Any]) -> None:
         self.bar.remove_task(self.tasks.pop(run.id))
+        health = metrics.get("health", "ok")
+        note = "" if health == "ok" else f" [{health.upper()}: {metrics.get('health_reason')}]"
         self.bar.console.print(
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
-            f"({metrics['wall_time_s']:.1f}s)", highlight=False)
+            f"({metrics['wall_time_s']:.1f}s){note}", highlight=False)
+        self.bar.advance(self.grid)
+
+    def blocked(self, run: Run, record: dict[str, Any]) -> None:
+        self.bar.console.print(f"{run.id} {run.condition:>13} n={run.n} {run.split}: not trained, blocked by "
+                               f"{record['blocked_by']} ({record.get('health')})", highlight=False)
         self.bar.advance(self.grid)
 
 
@@ -57,7 +67,10 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
     check_devices(m)
     nproc = m.raw.execution.nproc_per_node
     if nproc > 1 and not distributed.launched_by_torchrun():
-        sys.exit(_torchrun(m, manifest, overrides, as_json, nproc))
+        code = _torchrun(m, manifest, overrides, as_json, nproc)
+        if code == 0 and health_summary(load_results(m.raw.output_dir), blocked_runs(m.raw.output_dir)):
+            code = UNHEALTHY_EXIT  # said here: torchrun turns a worker's non-zero status into its own failure
+        sys.exit(code)
     runs = make_plan(m)
     if not distributed.is_main_process():
         execute_plan(m, runs)
@@ -73,6 +86,26 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
         print_json(_results_json(load_results(job.output_dir)))
     else:
         print_table(job.output_dir, title=f"top-1 on the target half: {job.output_dir}")
+    unhealthy_runs = health_summary(load_results(job.output_dir), blocked_runs(job.output_dir))
+    if unhealthy_runs and not distributed.launched_by_torchrun():
+        sys.exit(UNHEALTHY_EXIT)
+
+
+def health_summary(results: list[Result], blocked: dict[str, dict[str, Any]]) -> bool:
+    """Print the unhealthy and blocked runs on stderr; True when there is any."""
+    bad = unhealthy(results)
+    stuck = [r for r in results if r.record is None and r.run.id in blocked]
+    if not bad and not stuck:
+        return False
+    say("unhealthy:", "red", f"{len(bad)} run(s) diverged or did not learn; {len(stuck)} run(s) copying from them "
+        "were not trained. Their numbers are not results.")
+    for r in bad:
+        err_console.print(f"  {r.health:>11} {r.run.id} {r.run.condition} n={r.run.n} {r.run.split} "
+                          f"seed={r.run.seed}: {r.record.health_reason if r.record else ''}", highlight=False)
+    for r in stuck:
+        err_console.print(f"  {'blocked':>11} {r.run.id} {r.run.condition} n={r.run.n} {r.run.split} "
+                          f"seed={r.run.seed}: by {blocked[r.run.id]['blocked_by']}", highlight=False)
+    return True
 
 
 def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:
@@ -103,11 +136,21 @@ def status(run_dir: str, as_json: bool) -> None:
     if as_json:
         print_json({k: [r.id for r in v] for k, v in states.items()})
         return
+    sick = states.pop("unhealthy")
     total = sum(len(v) for v in states.values())
-    err_console.print(", ".join(f"{k}: {len(v)}" for k, v in states.items()) + f" (of {total})")
-    for state in ("running", "interrupted", "missing"):
+    err_console.print(", ".join(f"{k}: {len(v)}" + (f" ({len(sick)} unhealthy)" if k == "done" and sick else "")
+                                for k, v in states.items()) + f" (of {total})")
+    results = {r.run.id: r for r in load_results(run_dir)}
+    blocked = blocked_runs(run_dir)
+    for r in sick:
+        rec = results[r.id].record
+        err_console.print(f"  {results[r.id].health or '?':>11} {r.id} {r.condition} n={r.n} {r.split} "
+                          f"seed={r.seed}: {rec.health_reason if rec else None}", highlight=False)
+    for state in ("blocked", "running", "interrupted", "missing"):
         for r in states[state]:
-            err_console.print(f"  {state:>11} {r.id} {r.condition} n={r.n} {r.split} seed={r.seed}")
+            why = f": by {blocked[r.id]['blocked_by']} ({blocked[r.id].get('health')})" if state == "blocked" else ""
+            err_console.print(f"  {state:>11} {r.id} {r.condition} n={r.n} {r.split} seed={r.seed}{why}",
+                              highlight=False)
 
 
 COMMANDS = [run, status]

@@ -187,6 +187,7 @@ class _Reader:
     quota: Quota | None
     skip: bool
     skips: _Skips
+    keep: Callable[[str, int], bool] | None = None  # (sample key, original class) -> kept
 
     def samples(self, url: str) -> Iterator[dict]:
         left = dict(self.quota[url]) if self.quota is not None else None
@@ -218,8 +219,12 @@ class _Reader:
             if left[original] <= 0:
                 return None
             left[original] -= 1
-        sample["label"] = self.label_of[original]
+        sample["label"], sample["__class__"] = self.label_of[original], original
         return sample
+
+    def passes(self, sample: dict) -> bool:
+        """The `keep` filter, applied after a rank's share is cut, so that the shares stay disjoint and aligned."""
+        return self.keep is None or self.keep(str(sample.get("__key__", "")), sample["__class__"])
 
 
 @dataclass
@@ -252,7 +257,7 @@ class _Source:
         for span in spans:
             samples = self.reader.samples(span.shard)
             stop = None if span.take < 0 else span.skip + span.take
-            yield from islice(samples, span.skip, stop)
+            yield from filter(self.reader.passes, islice(samples, span.skip, stop))
             samples.close()  # type: ignore[attr-defined]
 
 
@@ -497,13 +502,17 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
                 num_workers: int = 0, rank: int = 0, world_size: int = 1,
                 shuffle_buffer: int = SHUFFLE_BUFFER, cache: bool = False, augmentation: str = "paper",
                 decode: str = "cpu", device: torch.device | str | None = None, skip_corrupt: bool = False,
-                images_per_class: int | None = None, normalise: bool = True) -> ShardLoader:
+                images_per_class: int | None = None, normalise: bool = True,
+                keep: Callable[[str, int], bool] | None = None) -> ShardLoader:
     """Batches of `split` restricted to `classes`, relabelled 0..k-1 in ascending order of original index.
 
     `batch_size` is per rank (a DDP trainer passes its global batch / world_size). With `cache` (one process, no
     workers), the first pass decodes the kept samples into memory and later passes reuse them, shuffled by a
     seeded permutation: for small datasets trained many times over. `images_per_class` applies to training only.
     `normalise=False`: uint8 batches, to normalise on the device. See the module docstring for several ranks.
+    `keep(key, original_class)`, a hashable predicate (e.g. `data.holdout.Holdout`), drops the samples it rejects
+    after the epoch is shared out (so each rank keeps its own share of them); its `expected_fraction`, if any,
+    scales the sample count.
     """
     wanted = sorted(set(classes))
     if not wanted or wanted[0] < 0 or wanted[-1] >= source.num_classes:
@@ -518,7 +527,7 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
     label_of = {c: i for i, c in enumerate(wanted)}
     skips = _Skips()
     quota = class_quota(source, split, wanted, per_class) if per_class is not None else None
-    reader = _Reader(label_of, quota, skip_corrupt, skips)
+    reader = _Reader(label_of, quota, skip_corrupt, skips, keep)
     total = count_samples(source, split, wanted, per_class)
     kept = kept_counts(source, split, wanted, quota)
     if kept is None and world_size * max(1, num_workers) > 1:
@@ -526,11 +535,13 @@ def make_loader(source: DatasetSource, split: str, classes: Sequence[int], *, ba
                         "ranks or workers).", file=str(source.root),
                         hint="Prepare it again with this version of `benchbridge data`, or use one process "
                              "without workers.")
+    if keep is not None:
+        total = max(1, round(total * getattr(keep, "expected_fraction", 1.0)))
     use_cache = cache and world_size == 1 and num_workers == 0
     norm = (tuple(map(float, mean)), tuple(map(float, std))) if normalise else (None, tuple(map(float, std)))
     gpu = None
     if use_cache:
-        items = _decoded(shards, (str(source.root), split, tuple(label_of), per_class), reader)
+        items = _decoded(shards, (str(source.root), split, tuple(label_of), per_class, keep), reader)
         stages: list[Any] = [_from_memory(items, order_seed if train else None)]
     else:
         stages = [_Source(shards, kept, reader, order_seed if train else None, rank, world_size, batch_size, train)]

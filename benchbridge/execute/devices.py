@@ -48,6 +48,11 @@ def check_devices(m: ResolvedManifest) -> None:
         raise UserError(f"execution.nproc_per_node is {ex.nproc_per_node}, but this machine has {gpus} GPU(s).",
                         file=m.file, key="execution.nproc_per_node",
                         hint=f"Set execution.nproc_per_node (or --nproc-per-node) to at most {gpus}.")
+    if ex.nproc_per_node > 1 and m.raw.evaluation.holdout:
+        raise UserError("evaluation.holdout is not supported with execution.nproc_per_node > 1 yet: the held-out "
+                        "images would leave the ranks with unequal numbers of training steps.", file=m.file,
+                        key="evaluation.holdout", hint="Train with one process per run (nproc_per_node: 1), or "
+                        "drop evaluation.holdout (and the plateau schedule that needs it).")
     if ex.nproc_per_node > 1 and isinstance(ex.workers, int) and ex.workers > 1:
         raise UserError(f"execution.workers is {ex.workers} and execution.nproc_per_node is {ex.nproc_per_node}: "
                         "a run trained by several processes cannot also share the machine with other runs.",

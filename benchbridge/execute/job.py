@@ -28,12 +28,14 @@ class Events(Protocol):
     def started(self, run: Run) -> None: ...
     def progress(self, run: Run, done: int, total: int) -> None: ...
     def finished(self, run: Run, metrics: dict[str, Any]) -> None: ...
+    def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
 
 
 class NoEvents:
     def started(self, run: Run) -> None: ...
     def progress(self, run: Run, done: int, total: int) -> None: ...
     def finished(self, run: Run, metrics: dict[str, Any]) -> None: ...
+    def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -47,8 +49,37 @@ class Job:
     events: Any = field(default_factory=NoEvents, repr=False)
 
     def pending(self) -> list[Run]:
-        """Runs without results, in dependency order (the plan's order)."""
-        return [r for r in self.plan if not store.is_finished(self.output_dir, r.id)]
+        """Runs without results and not blocked by an unhealthy source, in dependency order (the plan's order)."""
+        return [r for r in self.plan if not store.is_finished(self.output_dir, r.id) and not self.skip_if_blocked(r)]
+
+    def blocked_by(self, run: Run) -> dict[str, Any] | None:
+        """What keeps `run` from training: a run it copies from finished unhealthy, or was itself blocked."""
+        if self.resolved.raw.execution.on_unhealthy == "train":
+            return None
+        for dep in run.depends_on:
+            folder = store.run_dir(self.output_dir, dep)
+            if store.is_finished(self.output_dir, dep):
+                m = store.read_json(folder / store.METRICS_FILE)
+                if m.get("health", "ok") != "ok":
+                    return {"run_id": run.id, "blocked_by": dep, "health": m["health"],
+                            "reason": f"{m.get('condition', '?')} {dep} is {m['health']}: {m.get('health_reason')}"}
+            elif (folder / store.BLOCKED_FILE).is_file():
+                up = store.read_json(folder / store.BLOCKED_FILE)
+                return {**up, "run_id": run.id, "blocked_by": dep}
+        return None
+
+    def skip_if_blocked(self, run: Run) -> bool:
+        """True (and recorded in the run's blocked.json, for status and report) when `run` must not be trained."""
+        record = self.blocked_by(run)
+        path = store.run_dir(self.output_dir, run.id) / store.BLOCKED_FILE
+        if record is None:
+            if distributed.is_main():
+                path.unlink(missing_ok=True)  # its source was healthy after all (e.g. rerun): train it
+            return False
+        if distributed.is_main():
+            store.write_json(path, record)
+        getattr(self.events, "blocked", lambda *a: None)(run, record)
+        return True
 
     def run_dir(self, run_id: str) -> Path:
         """Where a run's files live (run.json, metrics.json, weights, logs)."""
@@ -99,14 +130,17 @@ class Job:
         except UserError as exc:
             raise within(exc, "dataset.options", self.manifest_file) from None
 
-    def run_one(self, run: Run, context: RunContext | None = None) -> dict[str, Any]:
-        """Train one run in this process (its sources must be finished) and write its results.
+    def run_one(self, run: Run, context: RunContext | None = None) -> dict[str, Any] | None:
+        """Train one run in this process (its sources must be finished) and write its results; None when it is
+        blocked by an unhealthy source (recorded, not trained).
 
         An executor that needs to reach the run while it trains (e.g. `context.checkpoint_now()` on preemption)
         passes its own `context` (from `job.context(run)`).
         """
         if store.is_finished(self.output_dir, run.id):
             return self.metrics(run.id)
+        if self.skip_if_blocked(run):
+            return None
         missing = [d for d in run.depends_on if not store.is_finished(self.output_dir, d)]
         if missing:
             raise RuntimeError(f"run {run.id} started before the runs it copies from: {missing}")

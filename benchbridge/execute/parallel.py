@@ -95,7 +95,9 @@ def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str],
             done_ids = {r.id for r in job.plan if store.is_finished(job.output_dir, r.id)}
             bad_ids = {r.id for r in failed}
             for run in list(waiting):
-                if any(d in bad_ids for d in run.depends_on):
+                if job.skip_if_blocked(run):  # a source finished unhealthy: recorded, not trained
+                    waiting.remove(run)
+                elif any(d in bad_ids for d in run.depends_on):
                     waiting.remove(run)
                     failed.append(run)
                 elif all(d in done_ids for d in run.depends_on) and len(running) < len(devices):

@@ -27,7 +27,8 @@ from benchbridge.data.dali import available as dali_available
 from benchbridge.data.dali import make_dali_loader
 from benchbridge.data.loader import ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
-from benchbridge.execute import checkpoint, distributed
+from benchbridge.data.holdout import Holdout
+from benchbridge.execute import checkpoint, distributed, health
 from benchbridge.execute.context import RunContext
 from benchbridge.manifest import Evaluation, ResolvedManifest, Training
 from benchbridge.models.base import Network
@@ -76,8 +77,9 @@ def make_optimizer(groups: list[dict[str, Any]], t: Training) -> torch.optim.Opt
 
 
 def lr_factor(t: Training, it: int, total: int, iters_per_epoch: int) -> float:
+    """The schedule's factor at iteration `it` (plateau: 1; its drops are the Trainer's `Plateau.scale`)."""
     s = t.schedule
-    if s.name == "constant":
+    if s.name in ("constant", "plateau"):
         return 1.0
     if s.name == "cosine":
         return 0.5 * (1 + math.cos(math.pi * it / total))
@@ -131,6 +133,29 @@ class LoopState:
     wall_s: float = 0.0  # wall time of earlier attempts (a resumed run adds it)
 
 
+@dataclass
+class Plateau:
+    """The plateau schedule's state: best holdout top-1, evaluations since it improved, drops so far."""
+
+    best: float = -math.inf
+    since: int = 0
+    drops: int = 0
+    scale: float = 1.0  # learning-rate multiplier after the drops
+
+    def update(self, top1: float, factor: float, patience: int, min_delta: float, max_drops: int) -> bool:
+        """Take one holdout evaluation; True when training should stop (a plateau after the last drop)."""
+        if top1 > self.best + min_delta:
+            self.best, self.since = top1, 0
+            return False
+        self.since += 1
+        if self.since < patience:
+            return False
+        if self.drops >= max_drops:
+            return True
+        self.drops, self.scale, self.since = self.drops + 1, self.scale * factor, 0
+        return False
+
+
 class Trainer:
     """One run's training loop: SGD over the target half's shards, evaluations on its validation images."""
 
@@ -145,6 +170,8 @@ class Trainer:
         self.cut_points: list[str] = list(entry.obj.cut_points(m.raw.model.name, opts))
         self.d = m.raw.data
         n_train = self.n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
+        if self.e.holdout:
+            n_train = self.n_train = max(1, round(n_train * (1 - self.e.holdout)))  # about: chosen by key hash
         self.skipped = 0
         self.decoded = 0  # images decoded by this rank's loaders, over every attempt (kept in checkpoints)
         self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
@@ -158,10 +185,19 @@ class Trainer:
         self._start = time.perf_counter()
         self._loss_sum = torch.zeros(())
         self._loss_n = 0
+        self.losses: list[float] = []  # training loss of every iteration (the no_learning check reads the end)
+        self.plateau = Plateau()
+        self.stop_reason = "budget"  # why training ended: budget, plateau, diverged or no_learning
+        self.health_reason: str | None = None  # set when the run diverged or was aborted for no learning
+        self.abort_checked = False
+        self.frozen = 0  # blocks the strategy froze: chance-level top-1 is then a measurement, not a failure
 
-    def loader(self, split: str, epoch: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-        """This rank's batches of `split` (its share of each global batch), normalised on the device."""
-        train = split == "train"
+    def loader(self, split: str, epoch: int, held_out: bool = False) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's batches of `split` (its share of each global batch), normalised on the device; with
+        evaluation.holdout, training skips the held-out images and
+        `held_out` reads only them (evaluation-style, from the training subset)."""
+        train = split == "train" and not held_out
+        keep = Holdout(self.e.holdout, held_out) if self.e.holdout and split == "train" else None
         bs = self.t.batch_size if train else (self.e.batch_size or self.t.batch_size)
         bs = bs // self.world if train else max(1, math.ceil(bs / self.world))
         decode = self.d.decode if self.d.decode != "auto" else ("gpu" if self.setup.device.type == "cuda" else "cpu")
@@ -181,7 +217,8 @@ class Trainer:
                              augmentation=resolve_preset(self.d.augmentation, self.data_config), decode=decode,
                              device=self.setup.device, skip_corrupt=self.d.skip_corrupt,
                              images_per_class=self.d.images_per_class, rank=distributed.rank(),
-                             world_size=self.world, normalise=False)
+                             world_size=self.world, normalise=False,
+                             keep=keep)
         return self._counting(loader)
 
     def _pipeline(self) -> str:
@@ -205,6 +242,7 @@ class Trainer:
         start = self._start = time.perf_counter()
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
+        self.frozen = net.frozen_prefix
         self._check_batches(net)
         opt = make_optimizer(groups, self.t)
         ls = self._restore(net, opt)
@@ -238,7 +276,7 @@ class Trainer:
     def _loop(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
               start: float) -> None:
         self._boundary = (net, opt, ls)
-        while ls.it < self.total:
+        while ls.it < self.total and self.stop_reason == "budget":
             tick = time.perf_counter()
             batches = iter(self.loader("train", ls.epoch))
             for _ in range(ls.step):  # resumed mid-epoch: the order is a function of (seed, epoch)
@@ -253,20 +291,26 @@ class Trainer:
                 ls.it, ls.step, ls.images = ls.it + 1, ls.step + 1, ls.images + len(y) * self.world
                 tick = time.perf_counter()
                 self.timing["compute_s"] += tick - now
+                if not self._loss_finite(ls):
+                    break
                 if self.e.every and ls.it % self.e.every == 0:
                     self._evaluate(net, ls)
+                self._maybe_abort(net, ls)
                 if self.context.logs_steps:
                     self._log_step(ls)
                 self.context.progress(ls.it, self.total)
                 self._maybe_checkpoint(net, opt, ls, start)
                 self._boundary = (net, opt, ls)
                 tick = time.perf_counter()
-                if ls.it >= self.total:
+                if ls.it >= self.total or self.stop_reason != "budget":
                     break
             self._boundary = None  # until the epoch's evaluation is in the curve
+            if self.stop_reason != "budget":
+                break
             ls.epoch, ls.step = ls.epoch + 1, 0
             if not self.e.every:
                 self._evaluate(net, ls)
+                self._maybe_abort(net, ls)
             self._boundary = (net, opt, ls)
 
     def _wrap(self, net: Network) -> torch.nn.Module:
@@ -282,7 +326,7 @@ class Trainer:
     def _step(self, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
               it: int) -> None:
         """One optimizer step on this rank's share (x, y) of the global batch, in `accumulation` micro-batches."""
-        factor = lr_factor(self.t, it, self.total, self.iters_per_epoch)
+        factor = lr_factor(self.t, it, self.total, self.iters_per_epoch) * self.plateau.scale
         for g in opt.param_groups:
             g["lr"] = self.t.lr * g["lr_mult"] * factor
         scale = 1 / len(y)  # DDP averages over ranks, whose shares are equal: the mean over the global batch
@@ -318,12 +362,59 @@ class Trainer:
         tick = time.perf_counter()
         ls.last_loss = self._train_loss()
         result = evaluate(net, self.loader("val", 0), self.setup.device, self.t.precision, self.t.channels_last)
+        if self.e.holdout:
+            held = evaluate(net, self.loader("train", 0, held_out=True), self.setup.device, self.t.precision,
+                            self.t.channels_last)
+            result.update({f"holdout_{k.removeprefix('val_')}": v for k, v in held.items()})
         self.timing["eval_s"] += time.perf_counter() - tick
-        lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch)
+        lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch) * self.plateau.scale
         self.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss, "lr": lr,
                            **result})
         if distributed.is_main():
             self.context.log_evaluation(self.curve[-1])
+        s = self.t.schedule
+        if s.name == "plateau" and self.stop_reason == "budget" and self.plateau.update(
+                result["holdout_top1"], s.factor, s.patience, s.min_delta, s.drops):  # type: ignore[arg-type]
+            self.stop_reason = "plateau"
+
+    # --- health ----------------------------------------------------------------------------------------------
+
+    def _loss_finite(self, ls: LoopState) -> bool:
+        """Record this iteration's training loss; a non-finite one stops the run at once (diverged)."""
+        loss = self._train_loss()
+        self.losses.append(loss)
+        if math.isfinite(loss):
+            return True
+        self.stop_reason = health.DIVERGED
+        self.health_reason = f"training loss became {loss} at iteration {ls.it} of {self.total}"
+        return False
+
+    def _maybe_abort(self, net: Network, ls: LoopState) -> None:
+        """training.abort_if_no_learning: once, after that fraction of the iterations, stop a run not learning."""
+        frac = self.t.abort_if_no_learning
+        if frac is None or self.frozen or self.abort_checked or not math.ceil(frac * self.total) <= ls.it < self.total:
+            return
+        self.abort_checked = True
+        if not self.curve or self.curve[-1]["iteration"] != ls.it:
+            self._evaluate(net, ls)
+        point = self.curve[-1]
+        held = "holdout_top1" in point
+        top1 = point["holdout_top1"] if held else point["top1"]
+        images = point["holdout_images"] if held else point["val_images"]
+        why = health.no_learning(top1, images, len(self.run.train_classes), self.losses)
+        if why:
+            self.stop_reason = health.NO_LEARNING
+            self.health_reason = (f"{why}; stopped by training.abort_if_no_learning after {ls.it} of {self.total} "
+                                  f"iterations (on the {'holdout' if held else 'validation'} images)")
+
+    def _health(self) -> tuple[str, str | None]:
+        if self.stop_reason in (health.DIVERGED, health.NO_LEARNING):
+            return self.stop_reason, self.health_reason
+        final = self.curve[-1]
+        state, why = health.judge(None, final["top1"], final["val_images"], len(self.run.train_classes), self.losses)
+        if state == health.NO_LEARNING and self.frozen:  # e.g. random frozen layers: what the condition measures
+            return health.OK, f"{why}; with {self.frozen} frozen blocks this is a measurement, not a failure"
+        return state, why
 
     # --- checkpoints ------------------------------------------------------------------------------------------
 
@@ -337,6 +428,9 @@ class Trainer:
         self.curve, self.timing = state["curve"], state["timing"]
         self._loss_sum, self._loss_n = torch.tensor(state["loss"][0]), state["loss"][1]
         self.decoded = state.get("decoded", 0)
+        h = state.get("health", {})
+        self.losses, self.abort_checked = h.get("losses", []), h.get("abort_checked", False)
+        self.plateau = Plateau(**h.get("plateau", {}))
         checkpoint.set_rng_state(state["rng"])
         return LoopState(**state["loop"])
 
@@ -344,7 +438,9 @@ class Trainer:
         loop = {**ls.__dict__, "wall_s": ls.wall_s + time.perf_counter() - start}
         return {"net": net.state_dict(), "opt": opt.state_dict(), "loop": loop, "curve": self.curve,
                 "timing": dict(self.timing), "loss": (float(self._loss_sum), self._loss_n),
-                "rng": checkpoint.rng_state(), "world_size": self.world, "decoded": self.decoded}
+                "rng": checkpoint.rng_state(), "world_size": self.world, "decoded": self.decoded,
+                "health": {"losses": self.losses, "abort_checked": self.abort_checked,
+                           "plateau": dict(self.plateau.__dict__)}}
 
     def _maybe_checkpoint(self, net: Network, opt: torch.optim.Optimizer, ls: LoopState, start: float) -> None:
         """Save every `checkpoint_every` iterations, and on a preemption signal (then stop: Preempted)."""
@@ -375,6 +471,8 @@ class Trainer:
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
         train_s = self.timing["data_s"] + self.timing["compute_s"]
         run = self.run
+        state, reason = self._health()
+        held = {k: final[k] for k in ("holdout_top1", "holdout_top5", "holdout_images") if k in final}
         return {
             "schema_version": SCHEMA_VERSION, "run_id": run.id, "condition": run.condition, "n": run.n,
             "cut_point": self.cut_points[run.n - 1] if 0 < run.n <= len(self.cut_points) else None,
@@ -385,7 +483,9 @@ class Trainer:
             "images_per_s": ls.images / train_s if train_s else 0.0, "trainable_params": trainable,
             "device": str(self.setup.device), "torch": torch.__version__, "skipped_samples": self.skipped,
             "images_decoded": int(distributed.all_sum([float(self.decoded)], self.setup.device)[0]),
-            **cost(self.setup.device, wall, self.world), "precision": self.t.precision, "curve": self.curve,
+            **cost(self.setup.device, wall, self.world), "precision": self.t.precision,
+            "health": state, "health_reason": reason, "stop_reason": self.stop_reason, "stopped_at": ls.it,
+            "planned_iterations": self.total, "lr_drops": self.plateau.drops, **held, "curve": self.curve,
         }
 
 

@@ -27,6 +27,7 @@ class GridReport:
     findings: list[Finding]
     figures: list[Figure] = field(default_factory=list)
     analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
+    health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -37,7 +38,9 @@ class GridReport:
                 "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],
                 "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures],
                 "analysis": None if self.analysis is None else {k: self.analysis[k]
-                                                                for k in ("correlations", "cost", "figure")}}
+                                                                for k in ("correlations", "cost", "figure")},
+
+                "health": self.health}
 
 
 @dataclass
@@ -64,7 +67,7 @@ class Report:
 def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
-                      analysis=analysis.load(grid.path))
+                      analysis=analysis.load(grid.path), health=tables.health(grid))
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,

@@ -1,4 +1,7 @@
-"""Did the base networks converge? A base still rising over the last quarter of training is flagged."""
+"""Did the base networks converge? A base still rising over the last quarter of training is flagged.
+
+The curve judged is the holdout curve (held-out training images, `evaluation.holdout`) when the run recorded one,
+else the validation curve."""
 
 from __future__ import annotations
 
@@ -17,21 +20,32 @@ def base_curves(grid: Grid) -> list[dict[str, Any]]:
         if res.record is None or not res.run.condition.startswith("base"):
             continue
         curve = [p.model_dump() for p in res.record.curve]
+        key = curve_key(curve)
         labels = [f"{c} {s} s{res.run.seed}" for s, c in res.labels]
-        out.append({"id": res.run.id, "labels": labels, "curve": [(p["iteration"], p["top1"]) for p in curve],
-                    **rise(curve)})
+        out.append({"id": res.run.id, "labels": labels, "curve": [(p["iteration"], p[key]) for p in curve],
+                    "on": "holdout" if key == HOLDOUT else "validation", "health": res.health,
+                    "stop_reason": res.record.stop_reason, **rise(curve, key)})
     return out
 
 
-def rise(curve: list[dict[str, Any]]) -> dict[str, Any]:
-    """Top-1 at the end minus top-1 at the last evaluation before the final quarter of iterations."""
+HOLDOUT = "holdout_top1"
+
+
+def curve_key(curve: list[dict[str, Any]]) -> str:
+    """holdout_top1 when every evaluation has it, else top1 (the validation images)."""
+    return HOLDOUT if curve and all(p.get(HOLDOUT) is not None for p in curve) else "top1"
+
+
+def rise(curve: list[dict[str, Any]], key: str = "top1") -> dict[str, Any]:
+    """`key` (top-1) at the end minus at the last evaluation before the final quarter of iterations."""
     if len(curve) < 2:
         return {"rise": None, "still_rising": None, "rule": "fewer than two evaluations: cannot tell"}
     total = curve[-1]["iteration"]
     before = [p for p in curve[:-1] if p["iteration"] <= 0.75 * total] or curve[:1]
     anchor = before[-1]
-    gained = curve[-1]["top1"] - anchor["top1"]
-    rule = (f"top-1 {anchor['top1']:.3f} at iteration {anchor['iteration']} -> {curve[-1]['top1']:.3f} at "
+    gained = curve[-1][key] - anchor[key]
+    what = "holdout top-1" if key == HOLDOUT else "top-1"
+    rule = (f"{what} {anchor[key]:.3f} at iteration {anchor['iteration']} -> {curve[-1][key]:.3f} at "
             f"{total}: {gained:+.3f} (still rising if > +{RISE:.2f})")
     return {"rise": gained, "still_rising": gained > RISE, "rule": rule}
 

@@ -57,12 +57,15 @@ def grid_table(g: GridReport, relative: bool = False) -> list[Table]:
         rows = [r for r in g.table if r["family"] == family]
         ns = sorted({r["n"] for r in rows})
         conds = list(dict.fromkeys(r["condition"] for r in rows))
-        cells = {(r["condition"], r["n"]): _stat(r[key]) for r in rows}
+        cells = {(r["condition"], r["n"]): _stat(r[key]) + (f" {UNHEALTHY_MARK}" if r.get("unhealthy") else "")
+                 for r in rows}
         body = [[c] + [cells.get((c, n), "") for n in ns] for c in conds]
         count = max((r["top1"]["count"] for r in rows if r["top1"]), default=0)
         ci = "mean ± 95% CI half-width" if count > 1 else "single split/seed: no confidence interval"
         what = "top-1 relative to baseB" if relative else "top-1 on the target half"
-        out.append(Table(["condition"] + [f"n={n}" for n in ns], body, f"{family}: {what} ({ci})"))
+        mark = (f"; {UNHEALTHY_MARK}: built on an unhealthy network (see Run health), not a result"
+                if any(r.get("unhealthy") for r in rows) else "")
+        out.append(Table(["condition"] + [f"n={n}" for n in ns], body, f"{family}: {what} ({ci}){mark}"))
     return out
 
 
@@ -94,12 +97,33 @@ def cost_table(g: GridReport) -> Table:
                  f"Cost on {', '.join(c['devices']) or 'no device yet'}: {c['done']} of {c['runs']} runs done")
 
 
+UNHEALTHY_MARK = "⚠"
+
+
+def health_blocks(g: GridReport) -> list[Block]:
+    """Each run's health: a warning and a table of the runs that diverged, did not learn or were blocked."""
+    total = len(g.grid.results)
+    if not g.health:
+        return [Para(f"All {total} runs are healthy (no non-finite loss; top-1 significantly above chance).")]
+    counts = {h: sum(r["health"] == h for r in g.health) for h in dict.fromkeys(r["health"] for r in g.health)}
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    rows = [[r["health"].upper(), r["condition"], str(r["n"]), r["split"], str(r["seed"]), r["id"], r["reason"]]
+            for r in g.health]
+    return [Para(f"{len(g.health)} of {total} runs are not healthy ({summary}): their numbers, and those of networks "
+                 f"built on them ({UNHEALTHY_MARK}), are not results; findings that read them are not measured.",
+                 warning=True),
+            Table(["health", "condition", "n", "split", "seed", "id", "reason"], rows,
+                  "diverged: non-finite training loss; no_learning: top-1 not significantly above chance (binomial, "
+                  "1%) or training loss at ln C; blocked: not trained because the run it copies from is unhealthy")]
+
+
 def convergence_blocks(g: GridReport) -> list[Block]:
     rising = [c for c in g.convergence if c["still_rising"]]
-    rows = [[" / ".join(c["labels"]), "" if c["rise"] is None else f"{c['rise']:+.3f}",
+    rows = [[" / ".join(c["labels"]), "" if c["rise"] is None else f"{c['rise']:+.3f}", c.get("on", "validation"),
              {True: "STILL RISING", False: "converged", None: "unknown"}[c["still_rising"]]] for c in g.convergence]
-    blocks: list[Block] = [Table(["base network", "top-1 gained over the last quarter", "status"], rows,
-                                 f"still rising if the gain is more than +{RISE:.2f}")]
+    blocks: list[Block] = [Table(["base network", "top-1 gained over the last quarter", "curve", "status"], rows,
+                                 f"still rising if the gain is more than +{RISE:.2f}; curve: holdout (held-out "
+                                 "training images) when recorded, else the validation images")]
     if rising:
         blocks.insert(0, Para(f"{len(rising)} of {len(g.convergence)} base networks were still rising over the last "
                               f"quarter of training. {PITFALL}", warning=True))
@@ -126,6 +150,7 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
                            Para(f"{grid.describe()}; {grid.n_cuts} cut points; results in {grid.path}; "
                                 f"split families: {', '.join(grid.families)}.")]
     blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
+    blocks += [b for b in health_blocks(g) if isinstance(b, Para) and b.warning]
     blocks += [b for b in convergence_blocks(g) if isinstance(b, Para)]
     counts = {r["top1"]["count"] for r in g.table if r["condition"] == "baseB" and r["top1"]}
     if counts and 1 < min(counts) < 4:
@@ -143,6 +168,7 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += [Heading("Convergence of the base networks", 3), *[b for b in convergence_blocks(g)
                                                                  if isinstance(b, Table)]]
     blocks += analysis_blocks(g)
+    blocks += [Heading("Run health", 3), *health_blocks(g)]
     blocks += [Heading("Cost", 3), cost_table(g)]
     if g.cost["missing"]:
         rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"]] for m in g.cost["missing"]]

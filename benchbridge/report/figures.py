@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 
 from benchbridge.report.convergence import base_curves  # noqa: E402
-from benchbridge.report.grid import RANDOM, Grid, is_dissimilar  # noqa: E402
+from benchbridge.report.grid import RANDOM, Grid  # noqa: E402
 from benchbridge.report.reference import LABEL, Reference  # noqa: E402
 
 STYLE = {"baseB": ("black", "o"), "BnB": ("#1f4e9c", "s"), "BnB+": ("#5aa0e6", "D"), "AnB": ("#c0392b", "^"),
@@ -159,11 +159,11 @@ def figure3(grid: Grid, out: Path, relative: bool, ref: Reference | None = None)
     """Left: AnB on the random vs the dissimilar splits; right: random frozen layers vs transferred ones."""
     fams = [f for f in grid.families if grid.ns(f, "AnB") and grid.base_stat(f)]
     rf_fams = [f for f in grid.families if grid.ns(f, "random_frozen") and grid.base_stat(f)]
-    if not any(is_dissimilar(f) for f in fams) and not rf_fams:
+    if not any(grid.is_dissimilar(f) for f in fams) and not rf_fams:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5), sharey=relative)
     for i, fam in enumerate(fams):
-        label = "random splits" if fam == RANDOM else f"dissimilar: {fam}"
+        label = "random splits" if fam == RANDOM else f"{grid.kind(fam)}: {fam}"
         left.plot(*_with_base(grid, fam, "AnB", relative), color=PALETTE[i % len(PALETTE)], marker="^",
                   linewidth=2, label=f"AnB, {label}")
     for fam in rf_fams:

@@ -7,7 +7,7 @@ from statistics import mean
 from typing import Any
 
 from benchbridge.report.convergence import PITFALL, unconverged
-from benchbridge.report.grid import RANDOM, Grid, is_dissimilar
+from benchbridge.report.grid import RANDOM, Grid
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
 TOLERANCE = 0.02
@@ -22,6 +22,10 @@ CLAIMS = {
     6: "random frozen layers are much worse than transferred ones beyond the lowest layers",
 }
 AFFECTED_BY_PITFALL = {2, 3, 4}
+NEEDS = {1: ("baseB", "AnB"), 2: ("baseB", "BnB"), 3: ("baseB", "BnB+"), 4: ("baseB", "AnB+", "BnB+"),
+         5: ("baseB", "AnB"), 6: ("AnB", "random_frozen")}
+"""The conditions each finding's numbers come from (finding 5 on every split family, the others on the
+non-dissimilar ones)."""
 
 
 @dataclass
@@ -69,7 +73,7 @@ def side(diff: float, m: float) -> str:
 
 def _family(grid: Grid, *conditions: str) -> str | None:
     """The random family when it has the conditions, else the first non-dissimilar family that does."""
-    fams = [RANDOM] + [f for f in grid.families if f != RANDOM and not is_dissimilar(f)]
+    fams = [RANDOM] + [f for f in grid.families if f != RANDOM and not grid.is_dissimilar(f)]
     for fam in fams:
         if fam in grid.families and grid.base_stat(fam) and all(grid.ns(fam, c) for c in conditions):
             return fam
@@ -171,7 +175,7 @@ def finding4(grid: Grid, tol: float) -> Finding:
 
 def finding5(grid: Grid, tol: float) -> Finding:
     rand = _family(grid, "AnB")
-    dissimilar = [f for f in grid.families if is_dissimilar(f) and grid.ns(f, "AnB") and grid.base_stat(f)]
+    dissimilar = [f for f in grid.families if grid.is_dissimilar(f) and grid.ns(f, "AnB") and grid.base_stat(f)]
     if rand is None or not dissimilar:
         return _not_measured(5, "needs AnB and baseB on a random split and on a dissimilar split")
     common = sorted(set(grid.ns(rand, "AnB")).intersection(*[grid.ns(f, "AnB") for f in dissimilar]))
@@ -214,9 +218,21 @@ def finding6(grid: Grid, tol: float) -> Finding:
     return Finding(6, CLAIMS[6], _combine(parts), rule, ev)
 
 
+def unhealthy_inputs(grid: Grid, number: int) -> Finding | None:
+    """'not measured' when a number the finding reads comes from (or was blocked by) an unhealthy network."""
+    fams = grid.families if number == 5 else [f for f in grid.families if not grid.is_dissimilar(f)]
+    problems = grid.problems(fams, NEEDS[number])
+    if not problems:
+        return None
+    ids = sorted({p.split(": ", 1)[0] for p in problems})
+    return Finding(number, CLAIMS[number], NOT_MEASURED, f"depends on unhealthy runs ({len(problems)}: "
+                   f"{', '.join(ids[:4])}{', ...' if len(ids) > 4 else ''}); see Run health", problems)
+
+
 def evaluate(grid: Grid, tolerance: float = TOLERANCE) -> list[Finding]:
     """All six verdicts; findings the small-budget pitfall affects carry a caveat when bases did not converge."""
-    found = [f(grid, tolerance) for f in (finding1, finding2, finding3, finding4, finding5, finding6)]
+    found = [unhealthy_inputs(grid, i) or f(grid, tolerance)
+             for i, f in enumerate((finding1, finding2, finding3, finding4, finding5, finding6), start=1)]
     if unconverged(grid):
         for f in found:
             if f.number in AFFECTED_BY_PITFALL and f.verdict != NOT_MEASURED:

@@ -11,18 +11,14 @@ import yaml
 from benchbridge import store
 from benchbridge.manifest import condition_key
 from benchbridge.report.stats import Stat, summarize
-from benchbridge.results import Result, load_results
+from benchbridge.results import Result, blocked_runs, load_results
 
 RANDOM = "random"
 
 
-def family_of(split: str) -> str:
-    """Random splits ("random-s0", "random-s1", ...) pool into one family; every other split is its own."""
-    return RANDOM if split.startswith("random") else split
-
-
-def is_dissimilar(family: str) -> bool:
-    return "->" in family
+def family_of(split: str, kind: str) -> str:
+    """Splits whose plugin declared them random pool into one family; every other split is its own."""
+    return RANDOM if kind == "random" else split
 
 
 @dataclass(frozen=True)
@@ -36,6 +32,8 @@ class Sample:
     n: int
     top1: float
     relative: float | None  # top1 / baseB's top1 of the same split and seed
+    family: str = ""
+    unhealthy: str | None = None  # why this number is not a result: the network or its source is unhealthy
 
 
 @dataclass
@@ -48,15 +46,40 @@ class Grid:
     manifest: dict[str, Any]
     n_cuts: int
     samples: list[Sample] = field(default_factory=list)
+    blocked: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> blocked.json
 
     @property
     def families(self) -> list[str]:
-        return list(dict.fromkeys(family_of(r.run.split) for r in self.results))
+        return list(dict.fromkeys(f for r in self.results for f, _ in _family_labels(r)))
+
+    def kind(self, family: str) -> str:
+        """The split kind of a family (random, dissimilar, other), as the split plugins declared it."""
+        if family == RANDOM:
+            return "random"
+        kinds = {k for r in self.results for s, k in r.split_kinds.items() if s == family}
+        return kinds.pop() if len(kinds) == 1 else "other"
+
+    def is_dissimilar(self, family: str) -> bool:
+        return self.kind(family) == "dissimilar"
+
+    def problems(self, families: list[str], conditions: tuple[str, ...]) -> list[str]:
+        """Why numbers of these conditions on these families are not results: unhealthy or blocked runs."""
+        out = []
+        for s in self.samples:
+            if s.unhealthy and s.family in families and s.condition in conditions:
+                out.append(f"{s.condition} n={s.n} {s.split} s{s.seed}: {s.unhealthy}")
+        for res in self.results:
+            record = self.blocked.get(res.run.id) if res.record is None else None
+            for fam, condition in _family_labels(res) if record else []:
+                if fam in families and condition in conditions:
+                    out.append(f"{condition} n={res.run.n} {res.run.split} s{res.run.seed}: not trained, "
+                               f"blocked by {record['blocked_by']} ({record.get('health')})")
+        return list(dict.fromkeys(out))
 
     def values(self, family: str, condition: str, n: int, relative: bool = False) -> list[float]:
         out = []
         for s in self.samples:
-            if family_of(s.split) == family and s.condition == condition and s.n == n:
+            if s.family == family and s.condition == condition and s.n == n:
                 v = s.relative if relative else s.top1
                 if v is not None:
                     out.append(v)
@@ -67,10 +90,15 @@ class Grid:
         return summarize(vals) if vals else None
 
     def ns(self, family: str, condition: str) -> list[int]:
-        return sorted({s.n for s in self.samples if family_of(s.split) == family and s.condition == condition})
+        return sorted({s.n for s in self.samples if s.family == family and s.condition == condition})
+
+    def unhealthy(self, family: str, condition: str, n: int) -> list[str]:
+        """Reasons why samples of this cell are not results (empty when every network of it is healthy)."""
+        return [s.unhealthy for s in self.samples
+                if s.family == family and s.condition == condition and s.n == n and s.unhealthy]
 
     def conditions(self, family: str) -> list[str]:
-        found = {s.condition for s in self.samples if family_of(s.split) == family}
+        found = {s.condition for s in self.samples if s.family == family}
         return sorted(found, key=condition_key)
 
     def base_stat(self, family: str, relative: bool = False) -> Stat | None:
@@ -91,9 +119,25 @@ def load_grid(run_dir: str | Path) -> Grid:
     manifest_file = path / store.MANIFEST_FILE
     manifest = yaml.safe_load(manifest_file.read_text()) if manifest_file.is_file() else {}
     name = manifest.get("name") or path.name
-    grid = Grid(name, path, results, manifest, num_cut_points(results))
+    grid = Grid(name, path, results, manifest, num_cut_points(results), blocked=blocked_runs(path))
     grid.samples = make_samples(results)
     return grid
+
+
+def _family_labels(res: Result) -> list[tuple[str, str]]:
+    """(family, condition) of every label of a network."""
+    kinds = res.split_kinds
+    return [(family_of(split, kinds.get(split, "other")), condition) for split, condition in res.labels]
+
+
+def health_problem(res: Result, by_id: dict[str, Result]) -> str | None:
+    """Why a finished network's number is not a result: it, or the network it copies from, is unhealthy."""
+    if res.health not in (None, "ok"):
+        return f"{res.health} ({res.record.health_reason if res.record else None})"
+    source = by_id.get(res.run.source) if res.run.source else None
+    if source is not None and source.health not in (None, "ok"):
+        return f"built on {source.run.condition} {source.run.id}, which is {source.health}"
+    return None
 
 
 def num_cut_points(results: list[Result]) -> int:
@@ -113,12 +157,16 @@ def make_samples(results: list[Result]) -> list[Sample]:
                 if condition == "baseB":
                     base[(split, res.run.seed)] = res.record.top1
     samples = []
+    by_id = {r.run.id: r for r in results}
     for res in results:
         if res.record is None:
             continue
         top1 = res.record.top1
+        problem = health_problem(res, by_id)
+        kinds = res.split_kinds
         for split, condition in res.labels:
             b = base.get((split, res.run.seed))
             rel = top1 / b if b else None
-            samples.append(Sample(res.run.id, split, res.run.seed, condition, res.run.n, top1, rel))
+            samples.append(Sample(res.run.id, split, res.run.seed, condition, res.run.n, top1, rel,
+                                  family_of(split, kinds.get(split, "other")), problem))
     return samples

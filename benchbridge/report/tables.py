@@ -6,7 +6,7 @@ from collections import defaultdict
 from statistics import mean
 from typing import Any
 
-from benchbridge.report.grid import RANDOM, Grid, family_of
+from benchbridge.report.grid import RANDOM, Grid
 from benchbridge.report.stats import summarize
 
 
@@ -20,7 +20,8 @@ def grid_table(grid: Grid) -> list[dict[str, Any]]:
                 rel = grid.stat(family, condition, n, relative=True)
                 rows.append({"family": family, "condition": condition, "n": n, "depth": n / grid.n_cuts,
                              "top1": stat.to_dict() if stat else None, "relative": rel.to_dict() if rel else None,
-                             "values": grid.values(family, condition, n)})
+                             "values": grid.values(family, condition, n),
+                             "unhealthy": grid.unhealthy(family, condition, n)})
     return rows
 
 
@@ -33,7 +34,7 @@ def table1_ranges(n_cuts: int) -> list[tuple[int, int]]:
 def paired_boost(grid: Grid, family: str, over: str, lo: int, hi: int) -> dict[str, Any] | None:
     """AnB+ minus `over` (baseB or BnB+), averaged over n in lo..hi per split and seed, then over those."""
     per_unit: dict[tuple[str, int], list[float]] = defaultdict(list)
-    index = {(s.split, s.seed, s.condition, s.n): s.top1 for s in grid.samples if family_of(s.split) == family}
+    index = {(s.split, s.seed, s.condition, s.n): s.top1 for s in grid.samples if s.family == family}
     used: set[int] = set()
     for (split, seed, condition, n), top1 in index.items():
         if condition != "AnB+" or not lo <= n <= hi:
@@ -92,3 +93,20 @@ def cost(grid: Grid) -> dict[str, Any]:
             "wall_time_s": sum(c["wall_time_s"] for c in by_condition.values()),
             "device_hours": sum(c["device_hours"] for c in by_condition.values()),
             "devices": sorted(devices), "by_condition": by_condition}
+
+
+def health(grid: Grid) -> list[dict[str, Any]]:
+    """Every run whose health is not ok, and every run not trained because a run it copies from is unhealthy."""
+    rows = []
+    for r in grid.results:
+        state = r.health
+        if state is None and r.run.id in grid.blocked:
+            b = grid.blocked[r.run.id]
+            state, reason = "blocked", f"not trained: copies from {b['blocked_by']}, which is {b.get('health')}"
+        elif state in (None, "ok"):
+            continue
+        else:
+            reason = (r.record.health_reason if r.record else None) or ""
+        rows.append({"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split,
+                     "seed": r.run.seed, "health": state, "reason": reason})
+    return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import ClassInfo, Split, UserError
+from benchbridge.api import ClassInfo, Split, SplitKind, UserError
 
 
 class SuperclassSplitOptions(BaseModel):
@@ -14,6 +14,8 @@ class SuperclassSplitOptions(BaseModel):
     attribute: str = Field("superclass", description="class attribute to group by (e.g. superclass, domain)")
     target: list[str] | None = Field(None, description="superclasses of half B; default: a seeded random half")
     seed: int = Field(0, ge=0, description="seed for the random half of superclasses when target is not given")
+    kind: SplitKind = Field("dissimilar", description="what the halves are to each other, for the report: "
+                            "dissimilar (whole superclasses apart), random or other")
 
 
 class SuperclassSplit:
@@ -35,7 +37,7 @@ class SuperclassSplit:
         if not a:
             raise UserError("every superclass is in the target half; half A would be empty.", key="options.target")
         label = f"superclass-s{options.seed}" if options.target is None else "superclass-" + "+".join(sorted(target))
-        return Split(label, a, b)
+        return Split(label, a, b, options.kind)
 
     def _target(self, o: SuperclassSplitOptions, groups: list[str]) -> set[str]:
         if o.target is None:

@@ -65,6 +65,8 @@ def test_split_keeps_superclasses_whole(folder, tmp_path):
     supers_b = {classes[i].attributes["superclass"] for i in seeded.B}
     assert supers_a and supers_b and not supers_a & supers_b
     assert split.split(split.Options(seed=3), classes) == seeded  # deterministic
+    assert s.kind == seeded.kind == "dissimilar"  # whole superclasses apart, unless the manifest says otherwise
+    assert split.split(split.Options(seed=3, kind="random"), classes).kind == "random"
     with pytest.raises(UserError, match="unknown superclasses"):
         split.split(split.Options(target=["fish"]), classes)
     with pytest.raises(UserError, match="do not all carry"):

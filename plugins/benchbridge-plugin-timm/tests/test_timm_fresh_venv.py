@@ -56,7 +56,9 @@ def sh(bin_dir: Path, *args: str, cwd: Path, check: bool = True) -> subprocess.C
     return run
 
 
-TINY = ["training.epochs=1", "layers=[1]", "conditions=[AnB]", "training.batch_size=16",
+# networks this small stay near chance: health flags them (exit 3) and their dependants are trained anyway
+TINY = ["execution.on_unhealthy=train", "training.epochs=1", "layers=[1]", "conditions=[AnB]",
+        "training.batch_size=16",
         "dataset.options.classes=4", "dataset.options.train_per_class=16", "dataset.options.val_per_class=4"]
 
 
@@ -80,9 +82,10 @@ def test_install_list_run_uninstall_in_a_fresh_venv(tmp_path):
     assert timm["package"] == "benchbridge-plugin-timm" and not after["problems"]
 
     manifest = str(REPO / "manifests" / "timm-resnet18-synthetic.yaml")
-    out = sh(bin_dir, "benchbridge", "run", manifest, f"output_dir={tmp_path / 'out'}", *TINY, "--json",
-             cwd=tmp_path).stdout
-    rows = json.loads(out)
+    ran = sh(bin_dir, "benchbridge", "run", manifest, f"output_dir={tmp_path / 'out'}", *TINY, "--json",
+             cwd=tmp_path, check=False)
+    assert ran.returncode in (0, 3), ran.stdout + ran.stderr  # 3: a network at chance, said on stderr
+    rows = json.loads(ran.stdout)
     assert {r["condition"] for r in rows} == {"baseA", "baseB", "AnB"}
     assert all(0 <= r["metrics"]["top1"] <= 1 for r in rows)
 

@@ -32,8 +32,8 @@ def cpu_model() -> str:
 
 
 def split(results_dir: Path, wall: float) -> None:
-    metrics = [r.metrics for r in load_results(results_dir) if r.metrics]
-    parts = {k: sum(m[k] for m in metrics) for k in ("data_s", "compute_s", "eval_s", "wall_time_s")}
+    metrics = [r.record.model_dump() for r in load_results(results_dir) if r.record]
+    parts = {k: sum(m[k] or 0.0 for m in metrics) for k in ("data_s", "compute_s", "eval_s", "wall_time_s")}
     in_runs = parts["wall_time_s"] - parts["data_s"] - parts["compute_s"] - parts["eval_s"]
     images = sum(m["images_seen"] for m in metrics)
     print(f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}")

@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from benchbridge.api import (ClassInfo, DatasetSource, Job, Network, ParamGroups, Report, Split, UserError, hookimpl,
-                             open_shards, prepare_synthetic, read_index, rest_params, synthetic_classes, write_text)
+from benchbridge.api import (ClassInfo, DatasetSource, Job, Network, ParamGroups, Report, Run, RunRecord, Split,
+                             UserError, hookimpl, open_shards, prepare_synthetic, read_index, rest_params,
+                             synthetic_classes, write_text)
 
 BENCHBRIDGE_HOOK_API = 1
 
@@ -117,6 +118,35 @@ class CountReporter:
         return path
 
 
+class MemoryLogger:
+    """An experiment tracker that keeps what it was given in memory: (run id, event, payload)."""
+
+    name = "ex_memory"
+    Options = NoOptions
+    events: list[tuple[str, str, Any]] = []
+
+    def start(self, run: Run, run_dir: Path, manifest: dict[str, Any], options: NoOptions) -> MemoryRunLogger:
+        MemoryLogger.events.append((run.id, "manifest", manifest["name"]))
+        return MemoryRunLogger(run.id)
+
+
+class MemoryRunLogger:
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def log_step(self, iteration: int, values: dict[str, float]) -> None:
+        MemoryLogger.events.append((self.run_id, "step", iteration))
+
+    def log_evaluation(self, point: dict[str, Any]) -> None:
+        MemoryLogger.events.append((self.run_id, "evaluation", point["top1"]))
+
+    def log_record(self, record: RunRecord) -> None:
+        MemoryLogger.events.append((self.run_id, "record", record.top1))
+
+    def close(self) -> None:
+        MemoryLogger.events.append((self.run_id, "close", None))
+
+
 @hookimpl
 def register_models(register: Any) -> None:
     register(TinyModel())
@@ -145,3 +175,8 @@ def register_executors(register: Any) -> None:
 @hookimpl
 def register_reporters(register: Any) -> None:
     register(CountReporter())
+
+
+@hookimpl
+def register_loggers(register: Any) -> None:
+    register(MemoryLogger())

@@ -1,4 +1,6 @@
-"""A plugin written against `benchbridge.api` alone provides every plugin kind and runs a tiny grid end to end."""
+"""A plugin written against `benchbridge.api` alone provides a model, dataset, split, strategy, executor, reporter
+and logger, and runs a tiny grid end to end (analyses: test_analyze_end_to_end; preparations:
+test_data_prepare_plugin)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ def manifest(tmp_path, **execution):
             "model": {"name": "ex_tiny"}, "splits": [{"name": "ex_even_odd"}],
             "conditions": [{"name": "RF", "source": None, "strategy": "ex_random_frozen"}, "AnB"],
             "training": {"lr": 0.05, "batch_size": 8, "iterations": 3},
-            "execution": {"device": "cpu", "threads": 1, "executor": {"name": "ex_backwards"}, **execution}}
+            "execution": {"device": "cpu", "threads": 1, "executor": {"name": "ex_backwards"},
+                          "loggers": [{"name": "ex_memory"}], **execution}}
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -38,6 +41,7 @@ def test_the_example_imports_only_the_api():
 @pytest.mark.slow
 def test_a_plugin_on_the_api_alone_runs_a_grid_and_reports_it(tmp_path, with_example):
     example.Backwards.seen.clear()
+    example.MemoryLogger.events.clear()
     # the example networks stay at chance on 8 images: health says so (exit 3); train their dependants anyway
     result = CliRunner().invoke(main, ["run", str(manifest(tmp_path, on_unhealthy="train")), "--json"])
     assert result.exit_code in (0, 3), result.output
@@ -49,6 +53,12 @@ def test_a_plugin_on_the_api_alone_runs_a_grid_and_reports_it(tmp_path, with_exa
     assert {(r.condition, r.n, r.cut_point) for r in records.values() if r.n} == {
         ("RF", 1, "c1"), ("RF", 2, "c2"), ("AnB", 1, "c1"), ("AnB", 2, "c2")}
     assert {r.split_kind for r in records.values()} == {"dissimilar"}  # what the example split declares
+    logged = example.MemoryLogger.events  # the logger saw every run: manifest, 3 steps, evaluations, record
+    for run_id, record in records.items():
+        mine = [(event, payload) for i, event, payload in logged if i == run_id]
+        assert mine[0] == ("manifest", "api-example") and mine[-1] == ("close", None)
+        assert [p for e, p in mine if e == "step"] == [1, 2, 3]
+        assert ("record", record.top1) in mine and ("evaluation", record.top1) in mine
     report = CliRunner().invoke(main, ["report", str(tmp_path / "out"), "--format", "ex_count"])
     assert report.exit_code == 0, report.output
     assert (tmp_path / "out" / "report" / "count.txt").read_text() == "api-example 6\n"

@@ -13,7 +13,7 @@ from benchbridge import plugins, registry, store
 from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, metrics
 from benchbridge.cli import main
 from benchbridge.execute.job import finetuned_runs
-from benchbridge.hookspecs import hookimpl
+from benchbridge.api import hookimpl  # a third-party analysis plugin uses the public api
 from benchbridge.plan import Run
 from grids import run_cli, tiny_manifest
 

@@ -43,6 +43,8 @@ def _protocol_section(name: str) -> list[str]:
 def _summary(obj: object) -> str:
     if isinstance(obj, (int, str)):
         return f"constant: `{obj!r}`"
+    if inspect.ismodule(obj):
+        return f"module `{obj.__name__}`: " + (inspect.getdoc(obj) or "").split("\n")[0]
     if not (inspect.isfunction(obj) or inspect.isclass(obj) or callable(obj)) or hasattr(obj, "__origin__"):
         return f"type: `{obj}`".replace("collections.abc.", "").replace("typing.", "")
     doc = inspect.getdoc(obj)

@@ -25,7 +25,7 @@ import torch
 from benchbridge.data.base import DatasetSource
 from benchbridge.data.loader import (
     _mix_seed, _split_entry, class_quota, count_samples, kept_counts, plan_epoch, rank_samples)
-from benchbridge.data.shards import BLOCK, _check_header, _octal
+from benchbridge.data.shards import iter_tar_entries
 from benchbridge.errors import UserError
 from benchbridge.data.augment import CROP_PCT, PRESETS, RATIO, SCALE
 
@@ -53,24 +53,17 @@ def scan_shard(path: str) -> list[Member]:
     labels: dict[str, int] = {}
     order: list[str] = []
     with open(path, "rb") as f:
-        while True:
-            header = f.read(BLOCK)
-            if len(header) < BLOCK or header == b"\0" * BLOCK:
-                break
-            _check_header(header)
-            size, kind = _octal(header[124:136]), header[156:157]
-            offset = f.tell()
-            name = header[:100].rstrip(b"\0").decode("utf-8")
-            if kind in (b"0", b"\0") and "." in name:
-                key, ext = name.split(".", 1)
-                if key not in found:
-                    found[key] = {}
-                    order.append(key)
-                found[key][ext] = (offset, size)
-                if ext == "cls":
-                    labels[key] = int(f.read(size))
-                    f.seek(offset)
-            f.seek(offset + size + (-size % BLOCK))
+        for name, offset, size in iter_tar_entries(f):
+            if "." not in name:
+                continue
+            key, ext = name.split(".", 1)
+            if key not in found:
+                found[key] = {}
+                order.append(key)
+            found[key][ext] = (offset, size)
+            if ext == "cls":
+                f.seek(offset)
+                labels[key] = int(f.read(size))
     return [Member(k, labels[k], found[k]["jpg"], found[k]["cls"]) for k in order
             if "jpg" in found[k] and k in labels]
 

@@ -205,8 +205,12 @@ def _check_header(header: bytes) -> None:
         raise ValueError("bad tar header checksum (not a tar file, or corrupt)")
 
 
-def iter_tar_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
-    """(name, data) of each regular file of an uncompressed tar stream, in order."""
+def iter_tar_entries(stream: BinaryIO) -> Iterator[tuple[str, int, int]]:
+    """(name, data offset, size) of each regular file of an uncompressed, seekable tar stream, in order.
+
+    Data is not read: a caller that wants a member's bytes reads them at its offset before asking for the next
+    entry. Long names (GNU `L` and pax `path` records) and the ustar prefix are applied.
+    """
     next_name: str | None = None
     while True:
         header = stream.read(BLOCK)
@@ -214,16 +218,23 @@ def iter_tar_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
             return
         _check_header(header)
         size, kind = _octal(header[124:136]), header[156:157]
-        data = _read_exact(stream, size)
-        stream.read(-size % BLOCK)
+        offset = stream.tell()
         if kind == b"x":
-            next_name = _pax_path(data) or next_name
+            next_name = _pax_path(_read_exact(stream, size)) or next_name
         elif kind == b"L":
-            next_name = data.rstrip(b"\0").decode("utf-8")
+            next_name = _read_exact(stream, size).rstrip(b"\0").decode("utf-8")
         elif kind in REGULAR:
             prefix = header[345:500].rstrip(b"\0").decode("utf-8")
             name = next_name or "/".join(p for p in (prefix, header[:100].rstrip(b"\0").decode("utf-8")) if p)
             next_name = None
-            yield name, data
+            yield name, offset, size
         elif kind != b"g":
             next_name = None
+        stream.seek(offset + size + (-size % BLOCK))
+
+
+def iter_tar_members(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
+    """(name, data) of each regular file of an uncompressed, seekable tar stream, in order."""
+    for name, offset, size in iter_tar_entries(stream):
+        stream.seek(offset)
+        yield name, _read_exact(stream, size)

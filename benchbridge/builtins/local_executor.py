@@ -35,9 +35,10 @@ class LocalExecutor:
         if options.devices is not None:
             self._on_gpus(job, options.devices)
             return
-        workers = min(worker_count(job.resolved), len(job.pending()))
+        pending = job.pending()  # once: it also records (and announces) runs blocked by an unhealthy source
+        workers = min(worker_count(job.resolved), len(pending))
         if workers <= 1:
-            for run in job.pending():
+            for run in pending:
                 job.run_one(run)
             return
         job.dataset()  # prepared once here, not by several workers at the same time

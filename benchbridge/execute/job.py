@@ -47,6 +47,7 @@ class Job:
     plan: list[Run]
     manifest_file: str | None = None
     events: Any = field(default_factory=NoEvents, repr=False)
+    _blocked: set[str] = field(default_factory=set, repr=False)  # runs already recorded as blocked here
 
     def pending(self) -> list[Run]:
         """Runs without results and not blocked by an unhealthy source, in dependency order (the plan's order)."""
@@ -76,9 +77,11 @@ class Job:
             if distributed.is_main():
                 path.unlink(missing_ok=True)  # its source was healthy after all (e.g. rerun): train it
             return False
-        if distributed.is_main():
-            store.write_json(path, record)
-        getattr(self.events, "blocked", lambda *a: None)(run, record)
+        if run.id not in self._blocked:  # record and announce it once, however often executors ask
+            self._blocked.add(run.id)
+            if distributed.is_main():
+                store.write_json(path, record)
+            getattr(self.events, "blocked", lambda *a: None)(run, record)
         return True
 
     def run_dir(self, run_id: str) -> Path:

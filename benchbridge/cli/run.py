@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchbridge.cli._console import err_console, manifest_argument, overrides_argument, print_json, say
 from benchbridge.cli.report import print_table
-from benchbridge.errors import UserError
 from benchbridge.execute import check_torchrun, distributed, execute_plan
 from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
@@ -99,23 +98,29 @@ def health_summary(results: list[Result], blocked: dict[str, dict[str, Any]]) ->
         return False
     say("unhealthy:", "red", f"{len(bad)} run(s) diverged or did not learn; {len(stuck)} run(s) copying from them "
         "were not trained. Their numbers are not results.")
-    for r in bad:
-        err_console.print(f"  {r.health:>11} {r.run.id} {r.run.condition} n={r.run.n} {r.run.split} "
-                          f"seed={r.run.seed}: {r.record.health_reason if r.record else ''}", highlight=False)
-    for r in stuck:
-        err_console.print(f"  {'blocked':>11} {r.run.id} {r.run.condition} n={r.run.n} {r.run.split} "
-                          f"seed={r.run.seed}: by {blocked[r.run.id]['blocked_by']}", highlight=False)
+    _print_unhealthy(results, blocked)
     return True
+
+
+def _print_unhealthy(results: list[Result], blocked: dict[str, dict[str, Any]]) -> None:
+    """One line per finished run that is not healthy, then per run not trained because its source is not."""
+    for r in unhealthy(results):
+        reason = r.record.health_reason if r.record else None
+        err_console.print(f"  {r.health:>11} {_label(r.run)}: {reason}", highlight=False)
+    for r in results:
+        if r.record is None and r.run.id in blocked:
+            b = blocked[r.run.id]
+            err_console.print(f"  {'blocked':>11} {_label(r.run)}: by {b['blocked_by']} ({b.get('health')})",
+                              highlight=False)
+
+
+def _label(run: Run) -> str:
+    return f"{run.id} {run.condition} n={run.n} {run.split} seed={run.seed}"
 
 
 def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:
     """Start this command again under torchrun with `nproc` workers; its exit status."""
     check_torchrun(m)
-    batch = m.raw.training.batch_size
-    if batch % nproc:
-        raise UserError(f"training.batch_size {batch} does not split evenly over {nproc} processes (each rank "
-                        "trains on an equal share of every global batch).", file=m.file, key="training.batch_size",
-                        hint=f"Choose a multiple of {nproc}, or another execution.nproc_per_node.")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "benchbridge", "run", manifest, *overrides, *(["--json"] if as_json else [])]
     err_console.print(f"launching {nproc} processes with torchrun", highlight=False)
@@ -140,17 +145,10 @@ def status(run_dir: str, as_json: bool) -> None:
     total = sum(len(v) for v in states.values())
     err_console.print(", ".join(f"{k}: {len(v)}" + (f" ({len(sick)} unhealthy)" if k == "done" and sick else "")
                                 for k, v in states.items()) + f" (of {total})")
-    results = {r.run.id: r for r in load_results(run_dir)}
-    blocked = blocked_runs(run_dir)
-    for r in sick:
-        rec = results[r.id].record
-        err_console.print(f"  {results[r.id].health or '?':>11} {r.id} {r.condition} n={r.n} {r.split} "
-                          f"seed={r.seed}: {rec.health_reason if rec else None}", highlight=False)
-    for state in ("blocked", "running", "interrupted", "missing"):
+    _print_unhealthy(load_results(run_dir), blocked_runs(run_dir))
+    for state in ("running", "interrupted", "missing"):
         for r in states[state]:
-            why = f": by {blocked[r.id]['blocked_by']} ({blocked[r.id].get('health')})" if state == "blocked" else ""
-            err_console.print(f"  {state:>11} {r.id} {r.condition} n={r.n} {r.split} seed={r.seed}{why}",
-                              highlight=False)
+            err_console.print(f"  {state:>11} {_label(r)}", highlight=False)
 
 
 COMMANDS = [run, status]

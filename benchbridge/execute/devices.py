@@ -48,6 +48,7 @@ def check_devices(m: ResolvedManifest) -> None:
         raise UserError(f"execution.nproc_per_node is {ex.nproc_per_node}, but this machine has {gpus} GPU(s).",
                         file=m.file, key="execution.nproc_per_node",
                         hint=f"Set execution.nproc_per_node (or --nproc-per-node) to at most {gpus}.")
+    check_batch_split(m.raw.training.batch_size, ex.nproc_per_node, m.file)
     if ex.nproc_per_node > 1 and m.raw.evaluation.holdout:
         raise UserError("evaluation.holdout is not supported with execution.nproc_per_node > 1 yet: the held-out "
                         "images would leave the ranks with unequal numbers of training steps.", file=m.file,
@@ -63,6 +64,14 @@ def check_devices(m: ResolvedManifest) -> None:
                         "on the GPU.", file=m.file, key="execution.workers",
                         hint="Leave execution.workers at 1 and list GPUs in execution.executor.options.devices "
                         "to train one run per GPU at a time.")
+
+
+def check_batch_split(batch_size: int, processes: int, file: str | None) -> None:
+    """A UserError when the global batch does not split evenly over the processes that train one run."""
+    if batch_size % processes:
+        raise UserError(f"training.batch_size {batch_size} does not split evenly over {processes} processes (each "
+                        "rank trains on an equal share of every global batch).", file=file, key="training.batch_size",
+                        hint=f"Choose a multiple of {processes}, or another execution.nproc_per_node.")
 
 
 def check_gpu_indices(m: ResolvedManifest, indices: list[int], key: str) -> None:

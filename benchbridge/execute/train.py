@@ -30,6 +30,7 @@ from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.data.holdout import Holdout
 from benchbridge.execute import checkpoint, distributed, health
 from benchbridge.execute.context import RunContext
+from benchbridge.execute.devices import check_batch_split
 from benchbridge.manifest import Evaluation, ResolvedManifest, Training
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
@@ -171,7 +172,8 @@ class Trainer:
         self.d = m.raw.data
         n_train = self.n_train = count_kept(setup.dataset, "train", run.train_classes, self.d.images_per_class)
         if self.e.holdout:
-            n_train = self.n_train = max(1, round(n_train * (1 - self.e.holdout)))  # about: chosen by key hash
+            # about: chosen by key hash, estimated as the loader does
+            n_train = self.n_train = max(1, round(n_train * Holdout(self.e.holdout, False).expected_fraction))
         self.skipped = 0
         self.decoded = 0  # images decoded by this rank's loaders, over every attempt (kept in checkpoints)
         self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
@@ -258,11 +260,7 @@ class Trainer:
     def _check_batches(self, net: Network) -> None:
         """The global batch must split evenly over the ranks; BatchNorm cannot train on one image: refuse a
         recipe whose epochs end with a batch of one on a rank."""
-        if self.t.batch_size % self.world:
-            raise UserError(f"training.batch_size {self.t.batch_size} does not split evenly over {self.world} "
-                            "processes (each rank trains on an equal share of every global batch).",
-                            file=self.setup.manifest.file, key="training.batch_size",
-                            hint=f"Choose a multiple of {self.world}, or another number of processes.")
+        check_batch_split(self.t.batch_size, self.world, self.setup.manifest.file)
         per_rank, batch = math.ceil(self.n_train / self.world), self.t.batch_size // self.world
         has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
         if has_bn and batch > 1 and per_rank % batch == 1:
@@ -326,7 +324,7 @@ class Trainer:
     def _step(self, model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
               it: int) -> None:
         """One optimizer step on this rank's share (x, y) of the global batch, in `accumulation` micro-batches."""
-        factor = lr_factor(self.t, it, self.total, self.iters_per_epoch) * self.plateau.scale
+        factor = self._lr_factor(it)
         for g in opt.param_groups:
             g["lr"] = self.t.lr * g["lr_mult"] * factor
         scale = 1 / len(y)  # DDP averages over ranks, whose shares are equal: the mean over the global batch
@@ -348,8 +346,15 @@ class Trainer:
     def _log_step(self, ls: LoopState) -> None:
         """This step's training loss (this rank's rows) and base learning rate to the loggers."""
         loss = float(self._loss_sum) / self._loss_n if self._loss_n else float("nan")
-        lr = self.t.lr * lr_factor(self.t, ls.it - 1, self.total, self.iters_per_epoch)
-        self.context.log_step(ls.it, {"train_loss": loss, "lr": lr})
+        self.context.log_step(ls.it, {"train_loss": loss, "lr": self._base_lr(ls.it - 1)})
+
+    def _lr_factor(self, it: int) -> float:
+        """The learning-rate factor of step `it`: the schedule's, times the plateau schedule's drops."""
+        return lr_factor(self.t, it, self.total, self.iters_per_epoch) * self.plateau.scale
+
+    def _base_lr(self, it: int) -> float:
+        """Base learning rate of step `it` (before per-group multipliers), as logged and kept in the curve."""
+        return self.t.lr * self._lr_factor(it)
 
     def _train_loss(self) -> float:
         """Mean training loss of the last batch (over every rank's rows)."""
@@ -367,8 +372,8 @@ class Trainer:
                             self.t.channels_last)
             result.update({f"holdout_{k.removeprefix('val_')}": v for k, v in held.items()})
         self.timing["eval_s"] += time.perf_counter() - tick
-        lr = self.t.lr * lr_factor(self.t, max(ls.it - 1, 0), self.total, self.iters_per_epoch) * self.plateau.scale
-        self.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss, "lr": lr,
+        self.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss,
+                           "lr": self._base_lr(max(ls.it - 1, 0)),
                            **result})
         if distributed.is_main():
             self.context.log_evaluation(self.curve[-1])

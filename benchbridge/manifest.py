@@ -273,6 +273,9 @@ class ResolvedManifest:
         self.conditions = [self._conditions(s.conditions, f"splits.{i}.conditions")
                            if s.conditions is not None else None for i, s in enumerate(manifest.splits)]
         self.default_conditions = self._conditions(manifest.conditions, "conditions")
+        # the halves whose base network is listed as a condition (trained even when nothing copies from it)
+        self.listed_bases = [{r[-1] for r in (s.conditions if s.conditions is not None else manifest.conditions)
+                              if isinstance(r, str) and r in BASE_CONDITIONS} for s in manifest.splits]
         if manifest.training.schedule.name == "plateau" and manifest.evaluation.holdout is None:
             raise UserError("the plateau schedule decides on held-out training images, and evaluation.holdout "
                             "is not set.", file=file, key="evaluation.holdout",
@@ -288,7 +291,7 @@ class ResolvedManifest:
         for i, ref in enumerate(refs):
             if isinstance(ref, str):
                 if ref in BASE_CONDITIONS:
-                    continue  # base networks are always trained
+                    continue  # see listed_bases (baseB is always trained)
                 if ref not in BUILTIN_CONDITIONS:
                     choices = ", ".join([*BASE_CONDITIONS, *BUILTIN_CONDITIONS])
                     raise UserError(f"unknown condition '{ref}'. Valid choices: {choices}, or a mapping with "

@@ -91,7 +91,7 @@ def make_plan(m: ResolvedManifest) -> list[Run]:
         conditions = m.conditions[i] if m.conditions[i] is not None else m.default_conditions
         for seed in m.raw.seeds:
             bases = {half: _base(common, split, half, seed) for half in ("A", "B")}
-            needed = {"B"} | {c.source for c, _ in conditions if c.source}
+            needed = {"B"} | m.listed_bases[i] | {c.source for c, _ in conditions if c.source}
             for half in sorted(needed):
                 _add(runs, bases[half])
             for n in layers:

@@ -43,8 +43,23 @@ def test_small_kernel_and_head_init_options():
     bound = 1 / 64 ** 0.5  # nn.Linear's default: uniform within 1/sqrt(fan_in), bias too
     assert three.head.weight.abs().max() <= bound and three.head.bias.abs().max() > 0
     caffe = create_model("alexnet", num_classes=5, input_size=28, width=0.25, fc_width=64, head_init="caffe",
-                         init="kaiming")
-    assert [caffe.blocks[i][0].kernel_size for i in (0, 1)] == [(5, 5), (5, 5)]  # default stays 5x5
+                         small_kernels=5, init="kaiming")
+    assert [caffe.blocks[i][0].kernel_size for i in (0, 1)] == [(5, 5), (5, 5)]
     assert abs(caffe.head.weight.std().item() - 0.01) < 0.002 and not caffe.head.bias.any()
     paper = create_model("alexnet", num_classes=5, small_kernels=3)  # 227px: the paper's network, unchanged
     assert paper.blocks[0][0].kernel_size == (11, 11) and paper.blocks[1][0].kernel_size == (5, 5)
+
+
+def test_small_inputs_default_to_the_measured_best_network_and_say_so_in_their_options():
+    from benchbridge.builtins.alexnet import AlexNetOptions
+    small = AlexNetOptions(input_size=28, init="kaiming")
+    assert (small.small_kernels, small.head_init) == (3, "pytorch")  # resolved: part of the run id
+    net = create_model("alexnet", num_classes=5, input_size=28, width=0.25, fc_width=64, init="kaiming")
+    assert [net.blocks[i][0].kernel_size for i in (0, 1)] == [(3, 3), (3, 3)]
+    assert net.head.weight.abs().max() <= 1 / 64 ** 0.5 and net.head.bias.abs().max() > 0
+    old = create_model("alexnet", num_classes=5, input_size=28, width=0.25, fc_width=64, init="kaiming",
+                       small_kernels=5, head_init="kaiming")  # the network before the default changed
+    assert old.blocks[0][0].kernel_size == (5, 5) and not old.head.bias.any()
+    assert old.head.weight.std().item() > 1.2 / 64 ** 0.5  # kaiming: std sqrt(2 / fan_in) = 1.41 / 8
+    paper = AlexNetOptions()
+    assert (paper.small_kernels, paper.head_init) == (None, None)  # 227px: untouched, ids unchanged

@@ -102,3 +102,21 @@ def test_options_added_later_leave_existing_run_ids_alone(paper_manifest):
     before = {r.id for r in make_plan(resolve(paper_manifest))}
     paper_manifest["evaluation"] = {**paper_manifest.get("evaluation", {}), "holdout": 0.1}
     assert not {r.id for r in make_plan(resolve(paper_manifest))} & before  # set: another network
+
+
+def test_a_base_network_listed_as_a_condition_is_trained_even_when_nothing_copies_from_it(paper_manifest):
+    paper_manifest["splits"] = [{"name": "random", "options": {"seed": 0}}]
+    paper_manifest["conditions"] = ["baseA", "baseB"]
+    assert sorted(r.condition for r in make_plan(resolve(paper_manifest))) == ["baseA", "baseB"]
+    paper_manifest["conditions"] = ["BnB"]  # baseB is trained for BnB; baseA is neither listed nor needed
+    assert {r.condition for r in make_plan(resolve(paper_manifest)) if r.n == 0} == {"baseB"}
+
+
+def test_small_network_defaults_are_part_of_its_run_id(paper_manifest):
+    # a default that changes the network must change the id, or an old results folder would be reused
+    paper_manifest["model"] = {"name": "alexnet", "options": {"input_size": 28, "width": 0.125}}
+    default_ids = [r.id for r in make_plan(resolve(paper_manifest))]
+    assert {"small_kernels": 3, "head_init": "pytorch"}.items() <= _common(resolve(paper_manifest))["model"][
+        "options"].items()
+    paper_manifest["model"]["options"] |= {"small_kernels": 5, "head_init": "kaiming"}
+    assert not set(default_ids) & {r.id for r in make_plan(resolve(paper_manifest))}

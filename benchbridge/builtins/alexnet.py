@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from benchbridge.api import Network, hookimpl
@@ -13,6 +13,7 @@ from benchbridge.api import Network, hookimpl
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CUT_POINTS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
+SMALL_KERNELS, SMALL_HEAD_INIT = 3, "pytorch"  # input_size < 128: the best cell of docs/fidelity.md's table
 
 
 class AlexNetOptions(BaseModel):
@@ -28,11 +29,21 @@ class AlexNetOptions(BaseModel):
         "caffe", description="caffe: 0..255 pixels minus the mean; standard: ImageNet mean/std.")
     small_kernels: Literal[5, 3] | None = Field(
         None, description="input_size < 128 only: side of the conv1 and conv2 kernels (stride 1, same padding); "
-        "null: 5. The 227px network keeps the paper's 11x11/stride 4 and 5x5.")
-    head_init: Literal["caffe", "pytorch"] | None = Field(
-        None, description="Initialisation of the fc8 head: caffe (Gaussian std 0.01, bias 0), pytorch "
-        "(nn.Linear's default); null: as `init`.")
+        "null: 3 (measured best, docs/fidelity.md; 5 was the default before 0.3). The 227px network keeps the "
+        "paper's 11x11/stride 4 and 5x5.")
+    head_init: Literal["caffe", "kaiming", "pytorch"] | None = Field(
+        None, description="Initialisation of the fc8 head: caffe (Gaussian std 0.01, bias 0), kaiming, pytorch "
+        "(nn.Linear's default); null: pytorch when input_size < 128 (measured best, docs/fidelity.md), else as "
+        "`init`.")
 
+    @model_validator(mode="after")
+    def _small_defaults(self) -> AlexNetOptions:
+        """Resolve the small-image defaults into the options, so the run ids of the networks they build change
+        with them (an unset option is left out of a run id: a silent default change would reuse old results)."""
+        if self.input_size < 128:
+            self.small_kernels = self.small_kernels or SMALL_KERNELS
+            self.head_init = self.head_init or SMALL_HEAD_INIT
+        return self
 
 def _ch(base: int, width: float) -> int:
     return max(2, int(round(base * width / 2)) * 2)  # even, for the two groups of conv2/4/5

@@ -98,3 +98,16 @@ def test_a_run_trains_through_the_dali_pipeline(source: DatasetSource, tmp_path:
     _, metrics = Trainer(run, RunSetup(manifest, source, tmp_path / "out", torch.device("cpu"))).fit()
     assert metrics["images_seen"] == 45 and metrics["iterations"] == 6  # 2 classes of 90 / 4 = 45 images
     assert metrics["images_decoded"] == 45 + metrics["curve"][-1]["val_images"] == 90
+
+
+def test_a_loader_without_an_index_dir_removes_its_temporary_index_files(source: DatasetSource, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "bb-dali-x"
+    monkeypatch.setattr(dali.tempfile, "mkdtemp", lambda prefix: str(folder))
+    ld = dali.make_dali_loader(source, "val", [0, 1], batch_size=8, seed=1, epoch=0, input_size=16, train=False,
+                               device="cpu", num_threads=1)
+    assert sum(len(y) for _, y in ld) == sum(i % CLASSES < 2 for i in range(N)) and any(folder.glob("*.idx"))
+    del ld  # a trainer makes one loader per epoch: each one's index files go when it does
+    import gc
+    gc.collect()
+    assert not folder.exists()

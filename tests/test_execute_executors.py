@@ -1,6 +1,10 @@
 """Executors: CPU worker processes in parallel, and submitit's local executor; bases before transfer runs."""
 
+import os
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -90,3 +94,56 @@ def test_unknown_executor_option_is_a_user_error(tmp_path):
     path = three_runs(tmp_path, "bad", {"name": "submitit", "options": {"partiton": "gpu"}})
     result = CliRunner().invoke(main, ["run", str(path)])
     assert result.exit_code == 2 and "partiton" in result.output
+
+
+SLEEPER = '''
+import os, time
+
+class Sleeper:  # a job whose one run never ends
+    def __init__(self, path):
+        self.path = path
+
+    def run_one(self, run):
+        with open(self.path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(600)
+'''
+PARENT = '''
+from benchbridge.execute.parallel import cpu_pool
+from sleeper import Sleeper
+
+if __name__ == "__main__":  # spawn re-imports this module in the worker
+    with cpu_pool(1, 1) as launch:
+        launch(Sleeper("pid"), None, "cpu")
+'''
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
+def test_a_killed_run_command_takes_its_worker_processes_with_it(tmp_path):
+    # `kill` of `benchbridge run` (not of its process group) must not leave workers training, unseen, for hours
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    (tmp_path / "parent.py").write_text(PARENT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    parent = subprocess.Popen([sys.executable, "parent.py"], cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text():
+            assert parent.poll() is None and time.monotonic() < deadline, "the worker never started its run"
+            time.sleep(0.2)
+        worker = int((tmp_path / "pid").read_text())
+        assert _alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 60
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker)

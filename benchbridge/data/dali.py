@@ -15,7 +15,9 @@ from __future__ import annotations
 import importlib.util
 import math
 import random
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +164,10 @@ def make_dali_loader(source: DatasetSource, split: str, classes: Sequence[int], 
         label_map[c] = i
     pipe = _pipeline(paths, indexes, batch_size, train, augmentation, input_size, dev, num_threads,
                      _mix_seed(seed, epoch, rank, 4) % (2**31))
-    return DaliLoader(pipe, num, batch_size, label_map)
+    loader = DaliLoader(pipe, num, batch_size, label_map)
+    if index_dir is None:  # a loader per epoch: its temporary index files go with it
+        weakref.finalize(loader, shutil.rmtree, folder, True)
+    return loader
 
 
 def _pipeline(paths: list[str], indexes: list[str], batch_size: int, train: bool, preset: str, size: int,

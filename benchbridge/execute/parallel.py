@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -35,14 +38,33 @@ def run_in_subprocess(job: Job, run: Run, device: str) -> int:
                               check=False).returncode
 
 
-def _init_cpu_worker(threads: int) -> None:
+_busy = threading.Event()  # in a pool process: set while it trains a run
+
+
+def _init_cpu_worker(threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
+
+
+def exit_with_parent(parent: int, poll_s: float = 1.0, grace_s: float = 300.0) -> None:
+    """In a pool process: once `parent` is gone (killed), stop too, instead of training on unseen. A run in
+    progress gets SIGTERM, as from a scheduler (the trainer saves its checkpoint and stops); the process exits when
+    the run returns, or after `grace_s`."""
+    while os.getppid() == parent:
+        time.sleep(poll_s)
+    if _busy.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _busy.is_set() and time.monotonic() < deadline:
+            time.sleep(poll_s)
+    os._exit(1)
 
 
 def _train_in_worker(job: Job, run: Run) -> int:
     """In a pool process: train one run; a failure's traceback goes to the run's worker log, exit status 1."""
+    _busy.set()
     try:
         job.run_one(run)
         return 0
@@ -51,6 +73,8 @@ def _train_in_worker(job: Job, run: Run) -> int:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc())
         return 1
+    finally:
+        _busy.clear()
 
 
 @contextmanager
@@ -58,11 +82,12 @@ def cpu_pool(workers: int, threads: int) -> Iterator[Callable[[Job, Run, str], i
     """A `launch` for run_parallel that trains each run in one of `workers` long-lived processes.
 
     The processes live for the whole grid, so a dataset cached in memory (execution.cache_data) is decoded once
-    per process, not once per run. Each process uses `threads` torch threads.
+    per process, not once per run. Each process uses `threads` torch threads, and exits when this process is
+    killed (`exit_with_parent`).
     """
     context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_cpu_worker,
-                             initargs=(threads,)) as pool:
+                             initargs=(threads, os.getpid())) as pool:
 
         def launch(job: Job, run: Run, _slot: str) -> int:
             try:

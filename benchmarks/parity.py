@@ -20,7 +20,6 @@ import io
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import torch
 import torch.nn.functional as F
 import yaml
 from PIL import Image
+
+from quickstart_split import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 RECIPE: dict[str, Any] = {  # the issue's recipe, on CIFAR-10
@@ -174,9 +175,7 @@ def summary(values: list[float]) -> tuple[float, float]:
 
 
 def report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    print(f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print(f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}")
     verdicts = []
     for half in ("A", "B"):
         got = {side: [r["top1"] for r in rows if r["half"] == half and r["side"] == side]
@@ -206,7 +205,6 @@ def main() -> None:
     side.add_argument("--loop-only", action="store_true")
     side.add_argument("--benchbridge-only", action="store_true")
     args = p.parse_args()
-    RECIPE["training"]["epochs"] = args.epochs
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,10 +215,10 @@ def main() -> None:
             print(f"benchbridge seed {seed}: " + ", ".join(f"base{r['half']} {r['top1']:.3f}" for r in rows[-2:]),
                   file=sys.stderr)
     if not args.benchbridge_only:
-        jobs = [(args.data, halves[h], seed, args) for seed in args.seeds for h in ("A", "B")]
+        keys = [(seed, h) for seed in args.seeds for h in ("A", "B")]
         with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            for (_, _, seed, _), h, row in zip(jobs, [h for _ in args.seeds for h in ("A", "B")],
-                                               pool.map(plain_loop, jobs)):
+            results = pool.map(plain_loop, [(args.data, halves[h], seed, args) for seed, h in keys])
+            for (seed, h), row in zip(keys, results):
                 rows.append({**row, "half": h, "classes": halves[h]})
                 print(f"loop seed {seed} base{h}: {row['top1']:.3f}", file=sys.stderr)
     verdicts = report(rows)

@@ -52,7 +52,7 @@ def _ch(base: int, width: float) -> int:
 def _conv_blocks(o: AlexNetOptions) -> list[tuple[str, nn.Module]]:
     c1, c2, c3, c4, c5 = (_ch(c, o.width) for c in (96, 256, 384, 384, 256))
     small = o.input_size < 128
-    k = (o.small_kernels or 5) if small else 5
+    k = (o.small_kernels or SMALL_KERNELS) if small else 5  # the validator has set small_kernels when small
     conv1 = nn.Conv2d(3, c1, k, 1, k // 2) if small else nn.Conv2d(3, c1, 11, 4)
 
     def pool() -> nn.Module:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from benchbridge.errors import PluginError, UserError
 from benchbridge.plugins import load_plugins, load_problems, plugin_packages, pm
@@ -22,6 +22,12 @@ KINDS: dict[str, str] = {
     "logger": "register_loggers",
     "analysis": "register_analyses",
 }
+
+class NoOptions(BaseModel):
+    """The `Options` of a component that takes none: any key under its `options` is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 # Names served by a plugin package that is not bundled: used for a helpful "not installed" message.
 KNOWN_PACKAGES: dict[str, str] = {"timm/": "benchbridge-plugin-timm"}

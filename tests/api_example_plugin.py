@@ -8,15 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from benchbridge.api import (ClassInfo, DatasetSource, Job, Network, ParamGroups, Report, Run, RunRecord, Split,
-                             UserError, hookimpl, open_shards, prepare_synthetic, read_index, rest_params,
+from benchbridge.api import (ClassInfo, DatasetSource, Job, Network, NoOptions, ParamGroups, Report, Run, RunRecord,
+                             Split, UserError, hookimpl, open_shards, prepare_synthetic, read_index, rest_params,
                              synthetic_classes, write_text)
 
 BENCHBRIDGE_HOOK_API = 1
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TinyOptions(BaseModel):

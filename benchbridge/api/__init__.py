@@ -29,6 +29,7 @@ from benchbridge.execute.parallel import cpu_pool, run_parallel
 from benchbridge.hookspecs import HOOK_API_VERSION, Register, hookimpl
 from benchbridge.models.base import ModelPlugin, Network
 from benchbridge.plan import Run
+from benchbridge.registry import NoOptions
 from benchbridge.splits import Split, SplitKind, SplitPlugin
 from benchbridge.store import atomic_write, write_json, write_text
 from benchbridge.strategies import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
@@ -43,7 +44,7 @@ _LAZY = {"Report": ("benchbridge.report.build", "Report"),
 
 __all__ = [
     # hooks
-    "HOOK_API_VERSION", "Register", "hookimpl",
+    "HOOK_API_VERSION", "NoOptions", "Register", "hookimpl",
     # errors
     "PluginError", "UserError",
     # models

@@ -7,14 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchbridge.api import AnalysisContext as Context
-from benchbridge.api import Register, Series, hookimpl
+from benchbridge.api import NoOptions, Register, Series, hookimpl
 from benchbridge.api import analysis_metrics as metrics
 
 BENCHBRIDGE_HOOK_API = 1
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ProbeOptions(BaseModel):

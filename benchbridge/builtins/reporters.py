@@ -8,17 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
 from benchbridge import api
-from benchbridge.api import hookimpl, write_text
+from benchbridge.api import NoOptions, hookimpl, write_text
 
 if TYPE_CHECKING:  # the report modules import matplotlib: load them only when a report is written
     from benchbridge.api import Report
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class HtmlReporter:

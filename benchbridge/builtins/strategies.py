@@ -7,11 +7,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import Network, ParamGroups, block_params, copy_blocks, hookimpl, rest_params
-
-
-class NoOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from benchbridge.api import Network, NoOptions, ParamGroups, block_params, copy_blocks, hookimpl, rest_params
 
 
 class FinetuneOptions(BaseModel):

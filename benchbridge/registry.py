@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "analysis": "register_analyses",
 }
 
+
 class NoOptions(BaseModel):
     """The `Options` of a component that takes none: any key under its `options` is an error."""
 

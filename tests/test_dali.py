@@ -6,6 +6,7 @@ elsewhere it is skipped (the extra is not in requirements-dev.txt: see docs/benc
 
 from __future__ import annotations
 
+import gc
 import io
 from collections import Counter
 from pathlib import Path
@@ -108,6 +109,5 @@ def test_a_loader_without_an_index_dir_removes_its_temporary_index_files(source:
                                device="cpu", num_threads=1)
     assert sum(len(y) for _, y in ld) == sum(i % CLASSES < 2 for i in range(N)) and any(folder.glob("*.idx"))
     del ld  # a trainer makes one loader per epoch: each one's index files go when it does
-    import gc
     gc.collect()
     assert not folder.exists()

@@ -305,6 +305,10 @@ class ResolvedManifest:
             out.append((ref, opts))
         return out
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles (for worker processes and cluster jobs) as its resolved dict, validated again once on load."""
+        return resolve, (self.to_dict(), self.file)
+
     def to_dict(self) -> dict[str, Any]:
         """The manifest with every default and every plugin option filled in (saved with the results)."""
         data = self.raw.model_dump(mode="json")

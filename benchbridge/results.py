@@ -41,7 +41,7 @@ def load_results(output_dir: str | Path) -> list[Result]:
         raise UserError("no plan.json here: this is not a benchbridge results directory.", file=str(out),
                         hint="Pass the output_dir of a manifest you ran with `benchbridge run`.")
     runs = [Run.from_dict(r) for r in store.read_json(plan_file)]
-    return [Result(r, _record(out, r)) for r in runs]
+    return [Result(r, record_of(out, r)) for r in runs]
 
 
 def blocked_runs(output_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -59,7 +59,8 @@ def unhealthy(results: list[Result]) -> list[Result]:
     return [r for r in results if r.health not in (None, "ok")]
 
 
-def _record(out: Path, run: Run) -> RunRecord | None:
+def record_of(out: Path, run: Run) -> RunRecord | None:
+    """The record of a finished run (None while it is not finished)."""
     path = store.run_dir(out, run.id) / store.METRICS_FILE
     if not path.is_file():
         return None

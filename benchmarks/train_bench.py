@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from benchbridge import registry
 from benchbridge.execute.job import Job
-from benchbridge.execute.train import RunSetup, Trainer, build_network, make_optimizer
+from benchbridge.execute.optimize import make_optimizer
+from benchbridge.execute.train import RunSetup, Trainer, build_network
 from benchbridge.manifest import resolve
 from benchbridge.plan import make_plan
 from benchbridge.plugins import load_plugins
@@ -43,7 +44,7 @@ def setup(args: argparse.Namespace, tmp: Path) -> tuple[Job, RunSetup]:
                          "cudnn_benchmark": args.device == "cuda"},
             "execution": {"device": args.device, "threads": args.threads}}
     m = resolve(data)
-    job = Job(m.to_dict(), tmp / "out", make_plan(m))
+    job = Job(m, tmp / "out", make_plan(m))
     return job, RunSetup(m, job.dataset(), job.output_dir, job.device())
 
 

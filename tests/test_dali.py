@@ -96,9 +96,9 @@ def test_a_run_trains_through_the_dali_pipeline(source: DatasetSource, tmp_path:
         "training": {"batch_size": 8, "epochs": 1}, "execution": {"device": "cpu"}, "data": {"pipeline": "dali"},
     })
     run = next(r for r in make_plan(manifest) if r.condition == "baseB")
-    _, metrics = Trainer(run, RunSetup(manifest, source, tmp_path / "out", torch.device("cpu"))).fit()
-    assert metrics["images_seen"] == 45 and metrics["iterations"] == 6  # 2 classes of 90 / 4 = 45 images
-    assert metrics["images_decoded"] == 45 + metrics["curve"][-1]["val_images"] == 90
+    _, record = Trainer(run, RunSetup(manifest, source, tmp_path / "out", torch.device("cpu"))).fit()
+    assert record.images_seen == 45 and record.iterations == 6  # 2 classes of 90 / 4 = 45 images
+    assert record.images_decoded == 45 + record.curve[-1].val_images == 90
 
 
 def test_a_loader_without_an_index_dir_removes_its_temporary_index_files(source: DatasetSource, tmp_path: Path,

@@ -213,5 +213,5 @@ def test_a_run_reports_skipped_samples_and_trains_on_images_per_class(tmp_path: 
     setup = RunSetup(manifest, DatasetSource.load(root), tmp_path / "out", torch.device("cpu"))
     trainer = Trainer(run, setup)
     assert trainer.iters_per_epoch == 4  # 2 classes x 8 images / batch 4
-    _, metrics = trainer.fit()
-    assert metrics["iterations"] == 4 and metrics["skipped_samples"] >= 2  # train (one per class) + val
+    _, record = trainer.fit()
+    assert record.iterations == 4 and record.skipped_samples >= 2  # train (one per class) + val

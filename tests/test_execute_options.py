@@ -6,7 +6,8 @@ import yaml
 
 from benchbridge import store
 from benchbridge.execute import Job, execute_plan
-from benchbridge.execute.train import RunSetup, Trainer, build_network, make_optimizer
+from benchbridge.execute.optimize import make_optimizer
+from benchbridge.execute.train import RunSetup, Trainer, build_network
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
 
@@ -33,7 +34,7 @@ def bases(tmp, out, **training):
 def test_accumulation_gives_the_same_optimizer_steps(tmp_path):
     path = tiny_manifest(tmp_path)
     m = load_manifest(path)
-    job = Job(m.to_dict(), tmp_path / "out", make_plan(m))
+    job = Job(m, tmp_path / "out", make_plan(m))
     setup = RunSetup(m, job.dataset(), job.output_dir, torch.device("cpu"))
     trainer = Trainer(job.plan[0], setup)
     params = []

@@ -13,7 +13,8 @@ from benchbridge import store
 from benchbridge.cli import main
 from benchbridge.errors import UserError
 from benchbridge.execute import Job
-from benchbridge.execute.train import Plateau, RunSetup, Trainer
+from benchbridge.execute.optimize import Plateau
+from benchbridge.execute.train import RunSetup, Trainer
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
 from grids import tiny_manifest
@@ -82,7 +83,7 @@ def test_holdout_images_are_disjoint_from_training_and_validation_images(tmp_pat
     path = manifest(tmp_path, "ho", **{"evaluation.holdout": 0.25, "data.augmentation": "none"})
     m = load_manifest(path)
     run = next(r for r in make_plan(m) if r.condition == "baseB")
-    job = Job(m.to_dict(), tmp_path / "ho", [run], str(path))
+    job = Job(m, tmp_path / "ho", [run])
     trainer = Trainer(run, RunSetup(m, job.dataset(), tmp_path / "ho", torch.device("cpu")))
     train = image_hashes(trainer.loader("train", 0))
     held = image_hashes(trainer.loader("train", 0, held_out=True))

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from benchbridge.builtins.alexnet import AlexNetOptions, build_alexnet
 from benchbridge.builtins.strategies import Finetune, FinetuneOptions, Frozen, NoOptions, RandomFrozen, Scratch
 from benchbridge.manifest import Training
-from benchbridge.execute.train import make_optimizer
+from benchbridge.execute.optimize import make_optimizer
 
 OPTS = AlexNetOptions(input_size=16, width=0.125, fc_width=32, init="kaiming", preprocess="standard")
 

@@ -19,7 +19,8 @@ from benchbridge.analyze.features import extract, take_per_class
 from benchbridge.data.loader import make_loader
 from benchbridge.errors import UserError
 from benchbridge.execute.job import Job, finetuned_runs
-from benchbridge.execute.train import RunSetup, initial_network
+from benchbridge.execute.train import RunSetup
+from benchbridge.models.construct import initial_network
 from benchbridge.models.base import Network
 from benchbridge.plan import Run
 from benchbridge.results import Result, load_results
@@ -63,7 +64,7 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: in
     out_dir = Path(out) if out is not None else run_dir / ANALYSIS_DIR
     results = load_results(run_dir)  # a UserError here if RUN_DIR is not a results directory
     job = Job.load(run_dir)
-    threads = job.resolved.raw.execution.threads
+    threads = job.manifest.raw.execution.threads
     if threads:
         torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):  # numpy's BLAS too: extra threads spin on a shared machine
@@ -72,9 +73,9 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: in
 
 def _analyze(run_dir: Path, out_dir: Path, job: Job, results: list[Result], per_class: int | None, say: Say,
              start: float) -> dict[str, Any]:
-    setup = RunSetup(job.resolved, job.dataset(), run_dir, torch.device("cpu"))
-    entry, opts = job.resolved.model
-    cut_points = list(entry.obj.cut_points(job.resolved.raw.model.name, opts))
+    setup = RunSetup(job.manifest, job.dataset(), run_dir, torch.device("cpu"))
+    entry, opts = job.manifest.model
+    cut_points = list(entry.obj.cut_points(job.manifest.raw.model.name, opts))
     analyses = list(registry.entries("analysis").values())
     finetuned = finetuned_runs(job.plan)
     records, skipped = [], []
@@ -88,7 +89,7 @@ def _analyze(run_dir: Path, out_dir: Path, job: Job, results: list[Result], per_
     if not records:
         raise UserError("no split and seed has both base networks (baseA and baseB) finished: nothing to analyze.",
                         file=str(run_dir), hint="Run the manifest until its base networks are done.")
-    result = {"version": FORMAT_VERSION, "run_dir": str(run_dir), "model": job.resolved.raw.model.name,
+    result = {"version": FORMAT_VERSION, "run_dir": str(run_dir), "model": job.manifest.raw.model.name,
               "cut_points": cut_points, "per_class": per_class,
               "analyses": {a.name: a.plugin for a in analyses}, "groups": records, "skipped": skipped,
               "correlations": correlate.correlations(records), "cost": correlate.costs(records)}
@@ -104,7 +105,7 @@ def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], an
     base_a, base_b = g.base("A"), g.base("B")
     assert base_a is not None and base_b is not None
     nets = {"A": _trained(base_a.run, setup, run_dir), "B": _trained(base_b.run, setup, run_dir),
-            "random": initial_network(base_b.run, setup)}
+            "random": initial_network(base_b.run, setup.manifest)}
     classes = base_b.run.classes["B"]
     train, train_labels = extract(nets, _images(setup, classes, "train", per_class), setup.device)
     val, val_labels = extract(nets, _images(setup, classes, "val", per_class), setup.device)
@@ -145,7 +146,7 @@ def _trained(run: Run, setup: RunSetup, run_dir: Path, file: str = store.WEIGHTS
         raise UserError(f"run {run.id} ({run.condition}, split {run.split}) has no {file}: its weights were not "
                         "kept.", file=str(run_dir), hint="Rerun the manifest with this version of benchbridge, or "
                         "set execution.save_weights: all.")
-    net = initial_network(run, setup)
+    net = initial_network(run, setup.manifest)
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return net.to(setup.device)
 

@@ -36,13 +36,13 @@ class LocalExecutor:
             self._on_gpus(job, options.devices)
             return
         pending = job.pending()  # once: it also records (and announces) runs blocked by an unhealthy source
-        workers = min(worker_count(job.resolved), len(pending))
+        workers = min(worker_count(job.manifest), len(pending))
         if workers <= 1:
             for run in pending:
                 job.run_one(run)
             return
         job.dataset()  # prepared once here, not by several workers at the same time
-        with cpu_pool(workers, job.resolved.raw.execution.threads or 1) as launch:
+        with cpu_pool(workers, job.manifest.raw.execution.threads or 1) as launch:
             _raise_failed(job, run_parallel(job, [f"cpu{i}" for i in range(workers)], launch))
 
     def _on_gpus(self, job: Job, devices: list[int] | Literal["all"]) -> None:
@@ -52,7 +52,7 @@ class LocalExecutor:
             if not devices:
                 raise UserError(f"{key} is 'all' but no GPU is visible.", key=key, file=job.manifest_file,
                                 hint="List device numbers, or leave devices out to run on the CPU.")
-        check_gpu_indices(job.resolved, devices, key)
+        check_gpu_indices(job.manifest, devices, key)
         job.dataset()
         _raise_failed(job, run_parallel(job, [str(d) for d in devices]))
 

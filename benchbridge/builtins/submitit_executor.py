@@ -92,7 +92,7 @@ class SubmititExecutor:
             except Exception:  # submitit re-raises the job's error; its log keeps the traceback
                 failed.add(run.id)
                 continue
-            job.events.finished(run, job.metrics(run.id))
+            job.events.finished(run, job.record(run.id))
         return failed
 
     def _folder(self, job: Job, options: SubmititOptions) -> Path:

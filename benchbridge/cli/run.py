@@ -16,6 +16,7 @@ from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
+from benchbridge.record import RunRecord
 from benchbridge.results import Result, blocked_runs, load_results, run_states, unhealthy
 
 UNHEALTHY_EXIT = 3
@@ -37,13 +38,13 @@ class RichEvents:
     def progress(self, run: Run, done: int, total: int) -> None:
         self.bar.update(self.tasks[run.id], completed=done, total=total)
 
-    def finished(self, run: Run, metrics: dict[str, Any]) -> None:
+    def finished(self, run: Run, record: RunRecord) -> None:
         self.bar.remove_task(self.tasks.pop(run.id))
-        health = metrics.get("health", "ok")
-        note = "" if health == "ok" else f" [{health.upper()}: {metrics.get('health_reason')}]"
+        health = record.health or "ok"
+        note = "" if health == "ok" else f" [{health.upper()}: {record.health_reason}]"
         self.bar.console.print(
-            f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
-            f"({metrics['wall_time_s']:.1f}s){note}", highlight=False)
+            f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {record.top1:.3f} "
+            f"({record.wall_time_s:.1f}s){note}", highlight=False)
         self.bar.advance(self.grid)
 
     def blocked(self, run: Run, record: dict[str, Any]) -> None:

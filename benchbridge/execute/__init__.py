@@ -36,7 +36,7 @@ def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,
     with distributed.session(torch.device(wanted_device(m))):
         if not distributed.is_main():  # a torchrun worker: rank 0 holds the lock and writes the plan
             distributed.barrier()
-            job = Job(m.to_dict(), Path(output_dir or m.raw.output_dir), plan, m.file)
+            job = Job(m, Path(output_dir or m.raw.output_dir), plan)
             m.executor[0].obj.execute(job, m.executor[1])
             return job
         out = prepare_output(m, output_dir)

@@ -6,6 +6,7 @@ import random
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,53 @@ class Preempted(Exception):
         self.signum = signum
 
 
+@dataclass
+class LoopState:
+    """Where the loop stands: iteration, epoch, batches of that epoch consumed, images seen."""
+
+    it: int = 0
+    epoch: int = 0
+    step: int = 0  # batches of `epoch` already consumed
+    images: int = 0
+    last_loss: float = float("nan")
+    wall_s: float = 0.0  # wall time of earlier attempts (a resumed run adds it)
+
+
+@dataclass
+class TrainLog:
+    """What the loop has measured so far: the evaluation curve, time spent, samples skipped and decoded."""
+
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=lambda: {"data_s": 0.0, "compute_s": 0.0, "eval_s": 0.0})
+    skipped: int = 0
+    decoded: int = 0  # images decoded by this rank's loaders, over every attempt
+
+
+@dataclass
+class TrainState:
+    """A resumable checkpoint: weights, optimizer, loop position, measurements, health and RNG states."""
+
+    net: dict[str, Any]
+    opt: dict[str, Any]
+    loop: LoopState
+    log: TrainLog
+    loss: tuple[float, int]  # sum and count of the last batch's training loss
+    health: dict[str, Any]  # the health watch's and the plateau schedule's state
+    rng: dict[str, Any] = field(default_factory=lambda: rng_state())
+    world_size: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"net": self.net, "opt": self.opt, "loop": asdict(self.loop), "curve": self.log.curve,
+                "timing": dict(self.log.timing), "loss": self.loss, "rng": self.rng, "world_size": self.world_size,
+                "decoded": self.log.decoded, "health": self.health}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
+        log = TrainLog(d["curve"], d["timing"], 0, d.get("decoded", 0))
+        return cls(d["net"], d["opt"], LoopState(**d["loop"]), log, tuple(d["loss"]),  # type: ignore[arg-type]
+                   d.get("health", {}), d["rng"], d.get("world_size", 1))
+
+
 def path_of(output_dir: Path, run_id: str) -> Path:
     return store.run_dir(output_dir, run_id) / CHECKPOINT_FILE
 
@@ -49,15 +97,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(path: Path, state: dict[str, Any]) -> None:
+def save(path: Path, state: TrainState) -> None:
     """Write the checkpoint atomically: a kill during the write leaves the previous one intact."""
-    store.atomic_write(path, lambda p: torch.save(state, p))
+    data = state.to_dict()
+    store.atomic_write(path, lambda p: torch.save(data, p))
 
 
-def load(path: Path) -> dict[str, Any] | None:
+def load(path: Path) -> TrainState | None:
+    """The run's checkpoint, or None when it has none."""
     if not path.is_file():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return TrainState.from_dict(torch.load(path, map_location="cpu", weights_only=False))
 
 
 class StopFlag:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,9 +16,12 @@ from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
 from benchbridge.execute.context import RunContext
-from benchbridge.execute.train import RunSetup, initial_network, train_run
+from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
+from benchbridge.models.construct import initial_network
 from benchbridge.plan import Run, plan_to_json
+from benchbridge.record import RunRecord
+from benchbridge.results import record_of
 
 
 class Events(Protocol):
@@ -27,14 +29,14 @@ class Events(Protocol):
 
     def started(self, run: Run) -> None: ...
     def progress(self, run: Run, done: int, total: int) -> None: ...
-    def finished(self, run: Run, metrics: dict[str, Any]) -> None: ...
+    def finished(self, run: Run, record: RunRecord) -> None: ...
     def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
 
 
 class NoEvents:
     def started(self, run: Run) -> None: ...
     def progress(self, run: Run, done: int, total: int) -> None: ...
-    def finished(self, run: Run, metrics: dict[str, Any]) -> None: ...
+    def finished(self, run: Run, record: RunRecord) -> None: ...
     def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
 
 
@@ -42,10 +44,9 @@ class NoEvents:
 class Job:
     """A plan bound to its output directory: what an executor receives (it pickles, for remote executors)."""
 
-    manifest: dict[str, Any]  # resolved manifest, as saved with the results
+    manifest: ResolvedManifest  # pickles as its resolved dict, validated again once where it is unpickled
     output_dir: Path
     plan: list[Run]
-    manifest_file: str | None = None
     events: Any = field(default_factory=NoEvents, repr=False)
     _blocked: set[str] = field(default_factory=set, repr=False)  # runs already recorded as blocked here
 
@@ -55,15 +56,15 @@ class Job:
 
     def blocked_by(self, run: Run) -> dict[str, Any] | None:
         """What keeps `run` from training: a run it copies from finished unhealthy, or was itself blocked."""
-        if self.resolved.raw.execution.on_unhealthy == "train":
+        if self.manifest.raw.execution.on_unhealthy == "train":
             return None
         for dep in run.depends_on:
             folder = store.run_dir(self.output_dir, dep)
             if store.is_finished(self.output_dir, dep):
-                m = store.read_json(folder / store.METRICS_FILE)
-                if m.get("health", "ok") != "ok":
-                    return {"run_id": run.id, "blocked_by": dep, "health": m["health"],
-                            "reason": f"{m.get('condition', '?')} {dep} is {m['health']}: {m.get('health_reason')}"}
+                rec = self.record(dep)
+                if (rec.health or "ok") != "ok":
+                    return {"run_id": run.id, "blocked_by": dep, "health": rec.health,
+                            "reason": f"{rec.condition} {dep} is {rec.health}: {rec.health_reason}"}
             elif (folder / store.BLOCKED_FILE).is_file():
                 up = store.read_json(folder / store.BLOCKED_FILE)
                 return {**up, "run_id": run.id, "blocked_by": dep}
@@ -91,9 +92,17 @@ class Job:
     def is_finished(self, run_id: str) -> bool:
         return store.is_finished(self.output_dir, run_id)
 
-    def metrics(self, run_id: str) -> dict[str, Any]:
-        """A finished run's metrics.json."""
-        return store.read_json(self.run_dir(run_id) / store.METRICS_FILE)
+    @property
+    def manifest_file(self) -> str | None:
+        """The manifest file the job came from (for error messages)."""
+        return self.manifest.file
+
+    def record(self, run_id: str) -> RunRecord:
+        """A finished run's record."""
+        [run] = [r for r in self.plan if r.id == run_id]
+        record = record_of(self.output_dir, run)
+        assert record is not None, f"run {run_id} is not finished"
+        return record
 
     def context(self, run: Run) -> RunContext:
         """A fresh context for `run`: progress goes to this job's events (loggers start when the run does)."""
@@ -104,9 +113,10 @@ class Job:
         if not distributed.is_main():
             return []
         started = []
-        for i, (entry, opts) in enumerate(self.resolved.loggers):
+        manifest = self.manifest.to_dict()
+        for i, (entry, opts) in enumerate(self.manifest.loggers):
             try:
-                started.append(entry.obj.start(run, self.run_dir(run.id), self.manifest, opts))
+                started.append(entry.obj.start(run, self.run_dir(run.id), manifest, opts))
             except UserError as exc:
                 for logger in started:
                     logger.close()
@@ -116,24 +126,20 @@ class Job:
     def is_source(self, run: Run) -> bool:
         return any(r.source == run.id for r in self.plan)
 
-    @cached_property
-    def resolved(self) -> ResolvedManifest:
-        return resolve(self.manifest, self.manifest_file)
-
     def device(self) -> torch.device:
-        wanted = self.resolved.raw.execution.device
+        wanted = self.manifest.raw.execution.device
         if wanted == "auto":
             wanted = "cuda" if torch.cuda.is_available() else "cpu"
         return distributed.local_device(torch.device(wanted))
 
     def dataset(self) -> DatasetSource:
-        entry, opts = self.resolved.dataset
+        entry, opts = self.manifest.dataset
         try:
             return entry.obj.open(opts)
         except UserError as exc:
             raise within(exc, "dataset.options", self.manifest_file) from None
 
-    def run_one(self, run: Run, context: RunContext | None = None) -> dict[str, Any] | None:
+    def run_one(self, run: Run, context: RunContext | None = None) -> RunRecord | None:
         """Train one run in this process (its sources must be finished) and write its results; None when it is
         blocked by an unhealthy source (recorded, not trained).
 
@@ -141,13 +147,13 @@ class Job:
         passes its own `context` (from `job.context(run)`).
         """
         if store.is_finished(self.output_dir, run.id):
-            return self.metrics(run.id)
+            return self.record(run.id)
         if self.skip_if_blocked(run):
             return None
         missing = [d for d in run.depends_on if not store.is_finished(self.output_dir, d)]
         if missing:
             raise RuntimeError(f"run {run.id} started before the runs it copies from: {missing}")
-        m = self.resolved
+        m = self.manifest
         threads = m.raw.execution.threads
         if threads:
             torch.set_num_threads(threads)
@@ -162,24 +168,21 @@ class Job:
         context = context or self.context(run)
         context.loggers = self._start_loggers(run)
         try:
-            metrics = train_run(run, setup, save, context)
+            record = train_run(run, setup, save, context)
         finally:
             context.close()
-        self.events.finished(run, metrics)
-        return metrics
+        self.events.finished(run, record)
+        return record
 
     @classmethod
     def load(cls, output_dir: Path) -> "Job":
         """The job saved in an output directory by `start_job` (for worker processes)."""
-        manifest = yaml.safe_load((output_dir / store.MANIFEST_FILE).read_text())
+        manifest = resolve(yaml.safe_load((output_dir / store.MANIFEST_FILE).read_text()))
         plan = [Run.from_dict(r) for r in store.read_json(output_dir / store.PLAN_FILE)]
         return cls(manifest, output_dir, plan)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("resolved", None)
-        state["events"] = NoEvents()
-        return state
+        return {**self.__dict__, "events": NoEvents()}
 
 
 def finetuned_runs(plan: list[Run]) -> dict[tuple[str, int], Run]:
@@ -197,7 +200,7 @@ def _save_init(run: Run, setup: RunSetup) -> None:
     """Keep the run's random initialisation (init.pt) beside its final weights."""
     path = store.run_dir(setup.output_dir, run.id) / store.INIT_FILE
     if not path.is_file():
-        state = {k: v.detach().cpu() for k, v in initial_network(run, setup).state_dict().items()}
+        state = {k: v.detach().cpu() for k, v in initial_network(run, setup.manifest).state_dict().items()}
         store.atomic_write(path, lambda p: torch.save(state, p))
 
 
@@ -262,4 +265,4 @@ def start_job(m: ResolvedManifest, plan: list[Run], out: Path, events: Any = Non
     """Save the resolved manifest and the plan beside the results (call it holding the OutputLock)."""
     store.write_text(out / store.MANIFEST_FILE, m.to_yaml())
     store.write_json(out / store.PLAN_FILE, plan_to_json(plan))
-    return Job(m.to_dict(), out, plan, m.file, events or NoEvents())
+    return Job(m, out, plan, events or NoEvents())

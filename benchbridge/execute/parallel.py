@@ -135,8 +135,7 @@ def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str],
             for future in finished:
                 run = running.pop(future)
                 if future.result() == 0 and store.is_finished(job.output_dir, run.id):
-                    job.events.finished(run, store.read_json(store.run_dir(job.output_dir, run.id)
-                                                             / store.METRICS_FILE))
+                    job.events.finished(run, job.record(run.id))
                 else:
                     failed.append(run)
     return failed

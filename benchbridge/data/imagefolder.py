@@ -84,11 +84,12 @@ def count_images(src: Path) -> dict[str, int]:
     return {"train": len(_images(train, classes)), "val": len(_images(val, classes))}
 
 
-def convert_imagefolder(src: Path, out: Path, *, attributes: Path | None = None,
-                        shard_size: int = DEFAULT_SHARD_SIZE, size: int | None = None,
-                        name: str | None = None,
-                        resize: Literal["shorter", "square"] = "shorter", quality: int = JPEG_QUALITY,
-                        workers: int | None = 1, on_progress: OnProgress | None = None) -> DatasetSource:
+def convert_imagefolder(  # noqa: PLR0913 -- keyword-only, one per flag of `benchbridge data prepare imagefolder`
+        src: Path, out: Path, *, attributes: Path | None = None,
+        shard_size: int = DEFAULT_SHARD_SIZE, size: int | None = None,
+        name: str | None = None,
+        resize: Literal["shorter", "square"] = "shorter", quality: int = JPEG_QUALITY,
+        workers: int | None = 1, on_progress: OnProgress | None = None) -> DatasetSource:
     """Write the ImageFolder tree at `src` as a prepared dataset under `out` (resumable; `workers` processes)."""
     src = Path(src).expanduser()
     train, val, classes = find_layout(src)

@@ -134,11 +134,12 @@ def val_files(root: Path, wnids: list[str], labels: Path | None, devkit: Path | 
     return [(p, index[wnid_of[p.stem]]) for p in images]
 
 
-def convert_imagenet(src: Path, out: Path, *, names: Path | None = None, attributes: Path | None = None,
-                     val_labels: Path | None = None, devkit: Path | None = None, shard_size: int = 1000,
-                     size: int | None = 256, resize: Literal["shorter", "square"] = "shorter", quality: int = 90,
-                     workers: int | None = None, on_progress: OnProgress | None = None,
-                     name: str = "imagenet") -> DatasetSource:
+def convert_imagenet(  # noqa: PLR0913 -- keyword-only, one per flag of `benchbridge data prepare imagenet`
+        src: Path, out: Path, *, names: Path | None = None, attributes: Path | None = None,
+        val_labels: Path | None = None, devkit: Path | None = None, shard_size: int = 1000,
+        size: int | None = 256, resize: Literal["shorter", "square"] = "shorter", quality: int = 90,
+        workers: int | None = None, on_progress: OnProgress | None = None,
+        name: str = "imagenet") -> DatasetSource:
     """Write ILSVRC-2012 (or any subset in its layout) as a prepared dataset under `out`."""
     root = find_root(src)
     wnids, train = train_files(root)

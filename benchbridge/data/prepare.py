@@ -144,9 +144,10 @@ def _jobs(out: Path, files: dict[str, Files], shard_size: int, enc: Encoding, nu
     return jobs
 
 
-def prepare_files(out: Path, name: str, classes: list[ClassInfo], files: dict[str, Files], params: dict[str, Any],
-                  *, shard_size: int, enc: Encoding, workers: int | None = None,
-                  on_progress: OnProgress | None = None) -> DatasetSource:
+def prepare_files(  # noqa: PLR0913 -- the dataset, then keyword-only writing options that every preparation passes
+        out: Path, name: str, classes: list[ClassInfo], files: dict[str, Files], params: dict[str, Any],
+        *, shard_size: int, enc: Encoding, workers: int | None = None,
+        on_progress: OnProgress | None = None) -> DatasetSource:
     """Write `files` (split -> (path, class index), already in write order) as shards, then the index."""
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")

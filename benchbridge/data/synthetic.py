@@ -205,7 +205,7 @@ def _render_part(img, rng, part: Part, domain: str, shift, x, y, aa) -> None:
     _paint(img, mask * keep[:, None, None], colour.astype(np.float32))
 
 
-def _primitive(shape, x, y, cx, cy, scale, angle, freq, aa) -> np.ndarray:
+def _primitive(shape, x, y, cx, cy, scale, angle, freq, aa) -> np.ndarray:  # noqa: PLR0913 -- a vectorised kernel
     c = np.cos(angle)[:, None, None].astype(np.float32)
     s = np.sin(angle)[:, None, None].astype(np.float32)
     sc = scale[:, None, None].astype(np.float32)

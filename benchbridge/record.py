@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchbridge.errors import UserError
+from benchbridge import store
 from benchbridge.store import strict
 
 SCHEMA_VERSION = 2
@@ -129,6 +130,11 @@ def parse_record(data: dict[str, Any], file: str | Path, defaults: dict[str, Any
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         raise UserError(f"not a valid run record of schema version {version} ({problems}).", file=str(file),
                         hint="Was it written by another tool, or edited? Delete it to train the run again.") from None
+
+
+def write_record(folder: Path, record: RunRecord) -> None:
+    """Write the run's metrics.json into its folder, atomically (the last file a finished run writes)."""
+    store.write_json(folder / store.METRICS_FILE, record.to_json())
 
 
 def read_record(path: Path, defaults: dict[str, Any] | None = None) -> RunRecord:

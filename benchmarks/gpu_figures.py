@@ -38,6 +38,7 @@ from benchbridge.data.augment import normalise  # noqa: E402
 from benchbridge.data.imagefolder import convert_imagefolder  # noqa: E402
 from benchbridge.data.loader import _decode_jpeg, make_loader  # noqa: E402
 from benchbridge.data.shards import iter_tar_members  # noqa: E402
+from benchbridge.results import load_results  # noqa: E402
 
 STD = (1 / 255,) * 3  # the paper's preprocessing: 0..255 pixels minus the mean
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,9 +199,9 @@ def grid(a, dev: torch.device, work: Path) -> dict:
         status = f"stopped after {a.grid_timeout}s"
     wall = time.perf_counter() - t0
     walls = {}
-    for metrics in sorted((out / "runs").glob(f"*/{store.METRICS_FILE}")) if (out / "runs").is_dir() else []:
-        m = store.read_json(metrics)
-        walls[f"{m['condition']} n={m['n']} {m['split']}"] = round(m["wall_time_s"], 2)
+    finished = [res.record for res in load_results(out) if res.record] if (out / store.PLAN_FILE).is_file() else []
+    for rec in finished:
+        walls[f"{rec.condition} n={rec.n} {rec.split}"] = round(rec.wall_time_s, 2)
     return {"command": " ".join(cmd[1:]), "status": status, "prepare_s": round(prepare_s, 1), "wall_s": round(wall, 1),
             "networks": len(walls), "per_network_s": walls,
             "mean_per_network_s": round(sum(walls.values()) / len(walls), 2) if walls else None}

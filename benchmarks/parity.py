@@ -36,6 +36,7 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
+from benchbridge.results import load_results
 from quickstart_split import cpu_model  # benchmarks/ is on sys.path when run as a script
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -89,14 +90,15 @@ def plan_of(path: Path) -> list[dict[str, Any]]:
 
 
 def run_benchbridge(path: Path, seed: int) -> list[dict[str, Any]]:
-    """Top-1 of baseA and baseB for one seed, from their metrics.json."""
+    """Top-1 of baseA and baseB for one seed, from their records."""
     benchbridge("run", str(path))
     out_dir = Path(yaml.safe_load(path.read_text())["output_dir"])
+    records = {res.run.id: res.record for res in load_results(out_dir) if res.record is not None}
     out = []
     for run in plan_of(path):
-        m = json.loads((out_dir / "runs" / run["id"] / "metrics.json").read_text())
-        out.append({"side": "benchbridge", "half": run["half"], "seed": seed, "top1": m["top1"],
-                    "health": m["health"], "classes": run["classes"], "wall_s": m["wall_time_s"]})
+        rec = records[run["id"]]
+        out.append({"side": "benchbridge", "half": run["half"], "seed": seed, "top1": rec.top1,
+                    "health": rec.health, "classes": run["classes"], "wall_s": rec.wall_time_s})
     return out
 
 

@@ -64,3 +64,39 @@ def test_contributing_names_only_protocols_the_api_has():
     assert {"ModelPlugin", "ExecutorPlugin", "ReporterPlugin", "HOOK_API_VERSION"} <= named
     assert named - set(api.__all__) == set()
     assert not re.search(r"`benchbridge\.(models|data|splits|strategies|errors|hookspecs)[.:]", text)
+
+
+RESULTS_MODULES = {"benchbridge/store.py", "benchbridge/record.py", "benchbridge/results.py", "benchbridge/export.py"}
+"""The results package: the only modules that know where a run's record lies on disk and how it is parsed."""
+
+
+def metrics_file_uses(source: str) -> list[int]:
+    """Lines that name metrics.json in code: the METRICS_FILE constant, or a string that is the file's name or path
+    (prose that mentions it, such as a docstring or a field's description, does not count)."""
+    tree = ast.parse(source)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    lines = []
+    for node in ast.walk(tree):
+        named = (isinstance(node, ast.Name) and node.id == "METRICS_FILE") or (
+            isinstance(node, ast.Attribute) and node.attr == "METRICS_FILE")
+        literal = (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                   and node.value.endswith("metrics.json") and not any(c.isspace() for c in node.value))
+        if named or literal:
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_the_metrics_checker_sees_the_constant_and_the_name_but_not_docstrings():
+    code = ('"""Reads metrics.json."""\nimport json\nfrom benchbridge import store\n'
+            'def f(d):\n    """metrics.json of a run."""\n    return json.loads((d / store.METRICS_FILE).read_text())\n'
+            'def g(d):\n    return (d / "runs" / "x" / "metrics.json").read_text()\n'
+            'H = "counted in metrics.json"\n')
+    assert metrics_file_uses(code) == [6, 8]
+
+
+def test_only_the_results_modules_read_or_write_metrics_json():
+    files = sorted(ROOT.glob("benchbridge/**/*.py")) + sorted(ROOT.glob("benchmarks/*.py")) + plugin_files()
+    found = {str(p.relative_to(ROOT)): metrics_file_uses(p.read_text()) for p in files}
+    assert {k: v for k, v in found.items() if v and k not in RESULTS_MODULES} == {}

@@ -36,7 +36,7 @@ from benchbridge.manifest import ResolvedManifest
 from benchbridge.models.base import Network
 from benchbridge.models.construct import seed_of, transfer_network
 from benchbridge.plan import Run
-from benchbridge.record import RunRecord
+from benchbridge.record import RunRecord, write_record
 
 
 @dataclass
@@ -350,7 +350,7 @@ def train_run(run: Run, setup: RunSetup, save_weights: bool, context: RunContext
     if save_weights:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         store.atomic_write(out / store.WEIGHTS_FILE, lambda p: torch.save(state, p))
-    store.write_json(out / store.METRICS_FILE, record.to_json())
+    write_record(out, record)
     trainer.context.log_record(record)
     checkpoint.path_of(setup.output_dir, run.id).unlink(missing_ok=True)
     distributed.barrier()

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from benchbridge.execute import distributed
+from benchbridge.plan import Run
+from benchbridge.record import RunRecord
+
+if TYPE_CHECKING:
+    from benchbridge.api._protocols import RunLogger
+
+
+class Events(Protocol):
+    """What an executor reports while it works (the CLI shows it with rich)."""
+
+    def started(self, run: Run) -> None: ...
+    def progress(self, run: Run, done: int, total: int) -> None: ...
+    def finished(self, run: Run, record: RunRecord) -> None: ...
+    def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
+
+
+class NoEvents:
+    """Events that go nowhere (a job run from Python, or in a worker process)."""
+
+    def started(self, run: Run) -> None: ...
+    def progress(self, run: Run, done: int, total: int) -> None: ...
+    def finished(self, run: Run, record: RunRecord) -> None: ...
+    def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
 
 
 class RunContext:
     """One run's link between its executor and its trainer: progress, loggers, rank, and `checkpoint_now()`."""
 
-    def __init__(self, run: Any, events: Any = None, loggers: list[Any] | None = None) -> None:
+    def __init__(self, run: Run, events: Events | None = None, loggers: list["RunLogger"] | None = None) -> None:
         self.run = run
         self.events = events
-        self.loggers = list(loggers or [])
+        self.loggers: list[RunLogger] = list(loggers or [])
         self._checkpoint: Callable[[], bool] | None = None
 
     @property
@@ -43,7 +66,7 @@ class RunContext:
         for logger in self.loggers:
             logger.log_evaluation(point)
 
-    def log_record(self, record: Any) -> None:
+    def log_record(self, record: RunRecord) -> None:
         for logger in self.loggers:
             logger.log_record(record)
 

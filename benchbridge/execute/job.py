@@ -6,7 +6,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import yaml
@@ -15,29 +15,13 @@ from benchbridge import store
 from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
-from benchbridge.execute.context import RunContext
+from benchbridge.execute.context import Events, NoEvents, RunContext
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.models.construct import initial_network
 from benchbridge.plan import Run, plan_to_json
 from benchbridge.record import RunRecord
 from benchbridge.results import record_of
-
-
-class Events(Protocol):
-    """What an executor reports while it works (the CLI shows it with rich)."""
-
-    def started(self, run: Run) -> None: ...
-    def progress(self, run: Run, done: int, total: int) -> None: ...
-    def finished(self, run: Run, record: RunRecord) -> None: ...
-    def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
-
-
-class NoEvents:
-    def started(self, run: Run) -> None: ...
-    def progress(self, run: Run, done: int, total: int) -> None: ...
-    def finished(self, run: Run, record: RunRecord) -> None: ...
-    def blocked(self, run: Run, record: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -47,7 +31,7 @@ class Job:
     manifest: ResolvedManifest  # pickles as its resolved dict, validated again once where it is unpickled
     output_dir: Path
     plan: list[Run]
-    events: Any = field(default_factory=NoEvents, repr=False)
+    events: Events = field(default_factory=NoEvents, repr=False)
     _blocked: set[str] = field(default_factory=set, repr=False)  # runs already recorded as blocked here
 
     def pending(self) -> list[Run]:
@@ -261,7 +245,7 @@ def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:
     return out
 
 
-def start_job(m: ResolvedManifest, plan: list[Run], out: Path, events: Any = None) -> Job:
+def start_job(m: ResolvedManifest, plan: list[Run], out: Path, events: Events | None = None) -> Job:
     """Save the resolved manifest and the plan beside the results (call it holding the OutputLock)."""
     store.write_text(out / store.MANIFEST_FILE, m.to_yaml())
     store.write_json(out / store.PLAN_FILE, plan_to_json(plan))

@@ -18,7 +18,7 @@ from PIL import Image
 
 from benchbridge.data import dali
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.loader import make_loader
+from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.data.shards import write_dataset
 
 pytestmark = pytest.mark.skipif(not dali.available(), reason="NVIDIA DALI is not installed (pip install "
@@ -47,8 +47,8 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> DatasetSource:
 def test_dali_matches_the_torch_loader_on_cpu(source: DatasetSource, preset: str, train: bool) -> None:
     split = "train" if train else "val"
     kw = {"batch_size": 8, "seed": 1, "epoch": 0, "input_size": 16, "train": train, "augmentation": preset}
-    ours = list(make_loader(source, split, [1, 3], mean=(0,) * 3, std=(1,) * 3, normalise=False, **kw))
-    ld = dali.make_dali_loader(source, split, [1, 3], device="cpu", num_threads=1, **kw)
+    ours = list(make_loader(source, LoaderSpec(split=split, classes=(1, 3), **kw)))
+    ld = dali.make_dali_loader(source, LoaderSpec(split=split, classes=(1, 3), device="cpu", **kw))
     theirs = list(ld)
     assert [len(y) for _, y in theirs] == [len(y) for _, y in ours] and len(ld) == len(theirs)
     assert Counter(torch.cat([y for _, y in theirs]).tolist()) == Counter(torch.cat([y for _, y in ours]).tolist())
@@ -66,9 +66,10 @@ def test_dali_shares_ranks_like_the_torch_loader(source: DatasetSource) -> None:
     kw = {"batch_size": 4, "seed": 1, "epoch": 2, "input_size": 16, "train": True, "world_size": 2}
     counts = []
     for r in range(2):
-        ld = dali.make_dali_loader(source, "train", [0, 1, 2], device="cpu", num_threads=1, rank=r, **kw)
+        ld = dali.make_dali_loader(source, LoaderSpec(split="train", classes=(0, 1, 2), device="cpu", rank=r, **kw))
         counts.append([len(y) for _, y in ld])
-        ours = make_loader(source, "train", [0, 1, 2], mean=(0,) * 3, std=(1,) * 3, rank=r, **kw)
+        ours = make_loader(source, LoaderSpec(split="train", classes=(0, 1, 2), mean=(0,) * 3, std=(1,) * 3, rank=r,
+                                              **kw))
         assert counts[-1] == [len(y) for _, y in ours]
     assert counts[0] == counts[1] and sum(counts[0]) == 34  # 68 kept samples, 34 per rank
 
@@ -105,8 +106,8 @@ def test_a_loader_without_an_index_dir_removes_its_temporary_index_files(source:
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "bb-dali-x"
     monkeypatch.setattr(dali.tempfile, "mkdtemp", lambda prefix: str(folder))
-    ld = dali.make_dali_loader(source, "val", [0, 1], batch_size=8, seed=1, epoch=0, input_size=16, train=False,
-                               device="cpu", num_threads=1)
+    ld = dali.make_dali_loader(source, LoaderSpec(split="val", classes=(0, 1), batch_size=8, seed=1, epoch=0,
+                                                  input_size=16, train=False, device="cpu"))
     assert sum(len(y) for _, y in ld) == sum(i % CLASSES < 2 for i in range(N)) and any(folder.glob("*.idx"))
     del ld  # a trainer makes one loader per epoch: each one's index files go when it does
     gc.collect()

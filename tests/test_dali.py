@@ -18,6 +18,7 @@ from PIL import Image
 
 from benchbridge.data import dali
 from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.holdout import Holdout, is_held_out
 from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.data.shards import write_dataset
 
@@ -112,3 +113,39 @@ def test_a_loader_without_an_index_dir_removes_its_temporary_index_files(source:
     del ld  # a trainer makes one loader per epoch: each one's index files go when it does
     gc.collect()
     assert not folder.exists()
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_dali_applies_the_holdout_filter_like_the_torch_loader(source: DatasetSource, held: bool) -> None:
+    keep = Holdout(0.3, held)
+    kw = {"batch_size": 8, "seed": 1, "epoch": 0, "input_size": 16, "train": not held, "keep": keep}
+    ours = make_loader(source, LoaderSpec(split="train", classes=(0, 2, 3), **kw))
+    theirs = dali.make_dali_loader(source, LoaderSpec(split="train", classes=(0, 2, 3), device="cpu", **kw))
+    got = Counter(torch.cat([y for _, y in theirs]).tolist())
+    assert got == Counter(torch.cat([y for _, y in ours]).tolist())
+    members = [m for shard in source.shards("train") for m in dali.scan_shard(shard) if m.cls in (0, 2, 3)]
+    wanted = Counter([0, 2, 3].index(m.cls) for m in members if is_held_out(m.key, m.cls, 0.3) == held)
+    assert got == wanted and 0 < sum(wanted.values()) < len(members)
+
+
+def test_a_run_with_a_holdout_never_trains_on_held_out_images_through_dali(source: DatasetSource,
+                                                                          tmp_path: Path) -> None:
+    from benchbridge.execute.train import RunSetup, Trainer
+    from benchbridge.manifest import resolve
+    from benchbridge.plan import make_plan
+
+    manifest = resolve({
+        "name": "t", "output_dir": str(tmp_path / "out"),
+        "dataset": {"name": "shards", "options": {"path": str(source.root)}},
+        "model": {"name": "alexnet", "options": {"input_size": 16, "width": 0.125, "fc_width": 8, "lrn": False}},
+        "splits": [{"name": "random", "options": {"seed": 0, "size_A": 2}}], "conditions": [], "layers": [1],
+        "training": {"batch_size": 8, "epochs": 1}, "evaluation": {"holdout": 0.3},
+        "execution": {"device": "cpu"}, "data": {"pipeline": "dali"},
+    })
+    run = next(r for r in make_plan(manifest) if r.condition == "baseB")
+    members = [m for shard in source.shards("train") for m in dali.scan_shard(shard) if m.cls in run.train_classes]
+    held = sum(is_held_out(m.key, m.cls, 0.3) for m in members)
+    _, metrics = Trainer(run, RunSetup(manifest, source, tmp_path / "out", torch.device("cpu"))).fit()
+    last = metrics["curve"][-1]
+    assert 0 < held < len(members) and last["holdout_images"] == held
+    assert metrics["images_decoded"] == (len(members) - held) + held + last["val_images"]

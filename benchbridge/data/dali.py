@@ -1,9 +1,10 @@
 """The DALI input pipeline (`data.pipeline: dali`; `pip install 'benchbridge[dali]'`): the same shards, index,
 class filter, rank shares and presets as the torch loader, decoded by nvJPEG on the GPU.
 
-Per pass it writes, for this rank, DALI index files (wds2idx's v1.2 format) that list only the kept samples of
-its spans of the epoch plan (`epoch_plan.plan_epoch` with one worker), so DALI's `fn.readers.webdataset` reads and
-decodes exactly the samples the torch loader's rank would, and nothing else. Decoding is `device="mixed"` (nvJPEG,
+It takes the torch loader's `LoaderSpec` and set-up (`epoch_plan.setup_epoch`). Per pass it writes, for this
+rank, DALI index files (wds2idx's v1.2 format) that list only the kept samples of its spans of the epoch plan
+(`epoch_plan.plan_epoch` with one worker) that pass the spec's `keep` filter (e.g. the holdout), so DALI's
+`fn.readers.webdataset` reads and decodes exactly the samples the torch loader's rank would, and nothing else. Decoding is `device="mixed"` (nvJPEG,
 the hardware JPEG decoder where the GPU has one) on CUDA and libjpeg-turbo on the CPU; the presets run in DALI
 (paper: random crop + mirror of the image, enlarged first when smaller than the crop; timm: RandomResizedCrop
 + mirror, evaluation resize to size/0.875 + centre crop; none: centre crop). Batches are uint8 NCHW with int64
@@ -83,9 +84,10 @@ def write_index(path: Path, members: Sequence[Member]) -> None:
 
 
 class DaliLoader:
-    """An iterable of (uint8 images NCHW, int64 labels) batches from a DALI pipeline; one pass per iteration."""
+    """An iterable of (uint8 images NCHW, int64 labels) batches from a DALI pipeline (None: nothing to read); one
+    pass per iteration."""
 
-    def __init__(self, pipe: object, num_samples: int, batch_size: int, label_map: torch.Tensor) -> None:
+    def __init__(self, pipe: object | None, num_samples: int, batch_size: int, label_map: torch.Tensor) -> None:
         self.pipe, self.num_samples, self.batch_size = pipe, num_samples, batch_size
         self.label_map = label_map
         self.skipped = 0
@@ -97,7 +99,7 @@ class DaliLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
         self.decoded = 0
-        if self.num_samples == 0:
+        if self.num_samples == 0 or self.pipe is None:
             return
         it = DALIGenericIterator([self.pipe], ["x", "cls"], reader_name="reader",
                                  last_batch_policy=LastBatchPolicy.PARTIAL, auto_reset=False)
@@ -132,8 +134,13 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
     for i, span in enumerate(spans):
         if span.shard not in scanned:
             scanned[span.shard] = kept_members(scan_shard(span.shard), setup, span.shard)
+        members = scanned[span.shard][span.skip:span.skip + span.take]
+        if spec.keep is not None:  # after the share is cut, as the torch loader does (shares stay aligned)
+            members = [m for m in members if spec.keep(m.key, m.cls)]
+        if not members:
+            continue
         index = folder / f"{spec.rank}-{i}.idx"
-        write_index(index, scanned[span.shard][span.skip:span.skip + span.take])
+        write_index(index, members)
         paths.append(span.shard)
         indexes.append(str(index))
     num = rank_samples(setup.total, spec.rank, spec.world_size, spec.train)
@@ -141,7 +148,8 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
     label_map = torch.full((source.num_classes,), -1, dtype=torch.int64)
     for c, label in setup.label_of.items():
         label_map[c] = label
-    pipe = _pipeline(paths, indexes, spec, dev, mix_seed(spec.seed, spec.epoch, spec.rank, 4) % (2**31))
+    pipe = _pipeline(paths, indexes, spec, dev, mix_seed(spec.seed, spec.epoch, spec.rank, 4) % (2**31)) \
+        if paths else None
     loader = DaliLoader(pipe, num, spec.batch_size, label_map)
     if index_dir is None:  # a loader per epoch: its temporary index files go with it
         weakref.finalize(loader, shutil.rmtree, folder, True)

@@ -7,8 +7,9 @@ rank, DALI index files (wds2idx's v1.2 format) that list only the kept samples o
 `fn.readers.webdataset` reads and decodes exactly the samples the torch loader's rank would, and nothing else.
 Decoding is `device="mixed"` (nvJPEG, the hardware JPEG decoder where the GPU has one) on CUDA and libjpeg-turbo
 on the CPU; the presets run in DALI (paper: random crop + mirror of the image, enlarged first when smaller than
-the crop; timm: RandomResizedCrop + mirror, evaluation resize to size/0.875 + centre crop; none: centre crop). Batches are uint8 NCHW with int64
-labels, on the pipeline's device, for the trainer to normalise. Crops are not the torch loader's for a seed.
+the crop; timm: RandomResizedCrop + mirror, evaluation resize to size/0.875 + centre crop; none: centre crop).
+Batches are uint8 NCHW with int64 labels, on the pipeline's device, for the trainer to normalise. Crops are not
+the torch loader's for a seed.
 """
 
 from __future__ import annotations

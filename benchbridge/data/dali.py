@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import shutil
 import tempfile
 import weakref
@@ -29,6 +30,7 @@ from benchbridge.data.augment import CROP_PCT, RATIO, SCALE
 from benchbridge.data.base import DatasetSource
 from benchbridge.data.epoch_plan import EpochSetup, admit, mix_seed, plan_epoch, rank_samples, setup_epoch
 from benchbridge.data.loader_spec import LoaderSpec
+from benchbridge.data.reading import ShardCheck
 from benchbridge.data.shards import iter_tar_entries
 from benchbridge.errors import UserError
 
@@ -52,11 +54,22 @@ class Member:
 
 def scan_shard(path: str) -> list[Member]:
     """The samples of an uncompressed tar shard, reading headers and class labels only (image data is skipped)."""
+    return scan_samples(path)[0]
+
+
+def scan_samples(path: str) -> tuple[list[Member], int]:
+    """`scan_shard`'s samples, and how many samples (keys) the tar holds whole, as the torch loader counts them.
+
+    A member whose data runs past the end of the file (a cut tar) ends the scan.
+    """
     found: dict[str, dict[str, tuple[int, int]]] = {}
     labels: dict[str, int] = {}
     order: list[str] = []
     with open(path, "rb") as f:
+        end = os.fstat(f.fileno()).st_size
         for name, offset, size in iter_tar_entries(f):
+            if offset + size > end:
+                raise ValueError(f"truncated tar file (member {name} runs past the end)")
             if "." not in name:
                 continue
             key, ext = name.split(".", 1)
@@ -67,8 +80,18 @@ def scan_shard(path: str) -> list[Member]:
             if ext == "cls":
                 f.seek(offset)
                 labels[key] = int(f.read(size))
-    return [Member(k, labels[k], found[k]["jpg"], found[k]["cls"]) for k in order
-            if "jpg" in found[k] and k in labels]
+    members = [Member(k, labels[k], found[k]["jpg"], found[k]["cls"]) for k in order
+               if "jpg" in found[k] and k in labels]
+    return members, len(order)
+
+
+def _scan_checked(shard: str, check: ShardCheck, owner: bool) -> tuple[list[Member], int]:
+    """The shard's samples and the samples to count as skipped, after checking its count against the index."""
+    try:
+        members, read = scan_samples(shard)
+    except (OSError, ValueError) as exc:
+        return [], check.unreadable(shard, exc, 0, owner)
+    return members, check.finished(shard, read, owner)
 
 
 def kept_members(members: list[Member], setup: EpochSetup, shard: str) -> list[Member]:
@@ -131,10 +154,12 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
                        spec.world_size, 0, 1, spec.batch_size, pad=spec.train)
     folder = Path(index_dir or tempfile.mkdtemp(prefix="bb-dali-"))
     folder.mkdir(parents=True, exist_ok=True)
-    paths, indexes, scanned = [], [], {}
+    check, owned = ShardCheck(setup.expected, spec.skip_corrupt), {s.shard for s in spans if setup.finishes(s)}
+    paths, indexes, scanned, skipped = [], [], {}, 0
     for i, span in enumerate(spans):
         if span.shard not in scanned:
-            scanned[span.shard] = kept_members(scan_shard(span.shard), setup, span.shard)
+            members, missing = _scan_checked(span.shard, check, span.shard in owned)
+            scanned[span.shard], skipped = kept_members(members, setup, span.shard), skipped + missing
         members = scanned[span.shard][span.skip:span.skip + span.take]
         if spec.keep is not None:  # after the share is cut, as the torch loader does (shares stay aligned)
             members = [m for m in members if spec.keep(m.key, m.cls)]
@@ -152,6 +177,7 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
     pipe = _pipeline(paths, indexes, spec, dev, mix_seed(spec.seed, spec.epoch, spec.rank, 4) % (2**31)) \
         if paths else None
     loader = DaliLoader(pipe, num, spec.batch_size, label_map)
+    loader.skipped = skipped
     if index_dir is None:  # a loader per epoch: its temporary index files go with it
         weakref.finalize(loader, shutil.rmtree, folder, True)
     return loader

@@ -28,7 +28,8 @@ import torch
 
 from benchbridge.data.augment import CROP_PCT, RATIO, SCALE
 from benchbridge.data.base import DatasetSource
-from benchbridge.data.epoch_plan import EpochSetup, admit, mix_seed, plan_epoch, rank_samples, setup_epoch
+from benchbridge.data.epoch_plan import (
+    EpochSetup, Span, admit, mix_seed, plan_epoch, rank_samples, setup_epoch)
 from benchbridge.data.loader_spec import LoaderSpec
 from benchbridge.data.reading import ShardCheck
 from benchbridge.data.shards import iter_tar_entries
@@ -154,21 +155,7 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
                        spec.world_size, 0, 1, spec.batch_size, pad=spec.train)
     folder = Path(index_dir or tempfile.mkdtemp(prefix="bb-dali-"))
     folder.mkdir(parents=True, exist_ok=True)
-    check, owned = ShardCheck(setup.expected, spec.skip_corrupt), {s.shard for s in spans if setup.finishes(s)}
-    paths, indexes, scanned, skipped = [], [], {}, 0
-    for i, span in enumerate(spans):
-        if span.shard not in scanned:
-            members, missing = _scan_checked(span.shard, check, span.shard in owned)
-            scanned[span.shard], skipped = kept_members(members, setup, span.shard), skipped + missing
-        members = scanned[span.shard][span.skip:span.skip + span.take]
-        if spec.keep is not None:  # after the share is cut, as the torch loader does (shares stay aligned)
-            members = [m for m in members if spec.keep(m.key, m.cls)]
-        if not members:
-            continue
-        index = folder / f"{spec.rank}-{i}.idx"
-        write_index(index, members)
-        paths.append(span.shard)
-        indexes.append(str(index))
+    paths, indexes, skipped = _write_indexes(spans, setup, spec, folder)
     num = rank_samples(setup.total, spec.rank, spec.world_size, spec.train)
     dev = torch.device(spec.device if spec.device is not None else "cuda")
     label_map = torch.full((source.num_classes,), -1, dtype=torch.int64)
@@ -181,6 +168,28 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
     if index_dir is None:  # a loader per epoch: its temporary index files go with it
         weakref.finalize(loader, shutil.rmtree, folder, True)
     return loader
+
+
+def _write_indexes(spans: list[Span], setup: EpochSetup, spec: LoaderSpec,
+                   folder: Path) -> tuple[list[str], list[str], int]:
+    """One index file per span listing its kept samples that pass `spec.keep` (after the share is cut, as the
+    torch loader does, so the shares stay aligned): the shard paths, the index paths, and the samples to count as
+    skipped (each shard's count checked as it is scanned)."""
+    check, owned = ShardCheck(setup.expected, spec.skip_corrupt), {s.shard for s in spans if setup.finishes(s)}
+    paths, indexes, scanned, skipped = [], [], {}, 0
+    for i, span in enumerate(spans):
+        if span.shard not in scanned:
+            members, missing = _scan_checked(span.shard, check, span.shard in owned)
+            scanned[span.shard], skipped = kept_members(members, setup, span.shard), skipped + missing
+        members = scanned[span.shard][span.skip:span.skip + span.take]
+        if spec.keep is not None:
+            members = [m for m in members if spec.keep(m.key, m.cls)]
+        if members:
+            index = folder / f"{spec.rank}-{i}.idx"
+            write_index(index, members)
+            paths.append(span.shard)
+            indexes.append(str(index))
+    return paths, indexes, skipped
 
 
 def _pipeline(paths: list[str], indexes: list[str], spec: LoaderSpec, device: torch.device, seed: int) -> object:

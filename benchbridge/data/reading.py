@@ -65,7 +65,7 @@ class ShardCheck:
         if want is None or read == want:
             return 0
         if not self.skip:
-            cause = "cut short (an interrupted copy or a full disk?)" if read < want else "replaced"
+            cause = "cut short (an interrupted copy or a full disk?)" if read < want else "replaced since"
             raise UserError(f"shard {Path(url).name} holds {read} samples, but the dataset's {INDEX_FILE} lists "
                             f"{want}: it was {cause}.", file=url, hint=_HINT)
         return max(0, want - read) if owner else 0
@@ -76,7 +76,7 @@ class ShardCheck:
         if not self.skip:
             listed = f" (the dataset's {INDEX_FILE} lists {want} samples in it)" if want is not None else ""
             if isinstance(exc, FileNotFoundError):
-                raise UserError(f"shard {Path(url).name} is missing{listed}.", file=url, hint=_HINT)
+                raise UserError(f"shard {Path(url).name} is missing{listed}.", file=url, hint=_HINT) from None
             raise UserError(f"cannot read shard {Path(url).name}{listed}: {exc}.", file=url, hint=_HINT) from None
         if want is None:
             return 1  # an index without per-shard counts: one unreadable shard

@@ -25,7 +25,7 @@ from PIL import Image
 
 from benchbridge.data.imagefolder import convert_imagefolder
 from benchbridge.data.augment import normalise
-from benchbridge.data.loader import make_loader
+from benchbridge.data.loader import LoaderSpec, make_loader
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -87,9 +87,10 @@ def main() -> None:
     ours_rates, tv_rates = [], []
     cpu = a.workers == 0  # in-process loading: CPU seconds, robust when other jobs share the cores
     for epoch in range(a.repeats):
-        ours = make_loader(source, "train", list(range(source.num_classes)), batch_size=a.batch, train=True,
-                           seed=0, epoch=epoch, input_size=a.crop, mean=MEAN, std=STD, num_workers=a.workers,
-                           augmentation=a.preset, normalise=a.handoff == "float32")
+        norm = {"mean": MEAN, "std": STD} if a.handoff == "float32" else {}
+        ours = make_loader(source, LoaderSpec(
+            split="train", classes=tuple(range(source.num_classes)), batch_size=a.batch, train=True, seed=0,
+            epoch=epoch, input_size=a.crop, num_workers=a.workers, augmentation=a.preset, **norm))
         n, s = timed(ours, cpu, normalised=a.handoff != "uint8")
         ours_rates.append(n / s)
         n2, s2 = timed(torchvision_loader(root / "src", a.preset, a.crop, a.batch, a.workers), cpu)

@@ -36,7 +36,8 @@ from benchbridge.builtins.alexnet import IMAGENET_MEAN, AlexNetOptions, build_al
 from benchbridge.data import dali  # noqa: E402
 from benchbridge.data.augment import normalise  # noqa: E402
 from benchbridge.data.imagefolder import convert_imagefolder  # noqa: E402
-from benchbridge.data.loader import _decode_jpeg, make_loader  # noqa: E402
+from benchbridge.data.decoding import decode_jpeg  # noqa: E402
+from benchbridge.data.loader import LoaderSpec, make_loader  # noqa: E402
 from benchbridge.data.shards import iter_tar_members  # noqa: E402
 from benchbridge.results import load_results  # noqa: E402
 
@@ -82,11 +83,11 @@ def decode_rate(source, dev: torch.device, batch: int, limit: int) -> float:
         if len(datas) >= limit:
             break
     datas = datas[:limit]
-    _decode_jpeg(datas[:batch], dev)  # warm-up
+    decode_jpeg(datas[:batch], dev)  # warm-up
     sync(dev)
     start = time.perf_counter()
     for i in range(0, len(datas), batch):
-        _decode_jpeg(datas[i:i + batch], dev)
+        decode_jpeg(datas[i:i + batch], dev)
     sync(dev)
     return len(datas) / (time.perf_counter() - start)
 
@@ -130,23 +131,25 @@ def feeds(a, dev: torch.device, source) -> dict:
     print(f"synthetic: {out['synthetic']:.0f} images/s", flush=True)
 
     def torch_loader(epoch: int):
-        return make_loader(source, "train", classes, batch_size=a.batch, train=True, seed=0, epoch=epoch,
-                           input_size=227, mean=IMAGENET_MEAN, std=STD, num_workers=a.workers, augmentation="paper",
-                           decode="cpu", normalise=False)
+        return make_loader(source, LoaderSpec(split="train", classes=tuple(classes), batch_size=a.batch, train=True,
+                                              seed=0, epoch=epoch, input_size=227, num_workers=a.workers,
+                                              augmentation="paper", decode="cpu"))
     out["torch_loader"] = train_rate(net, opt, endless(torch_loader), a.steps, a.warmup, dev, bf16)
     print(f"torch loader ({a.workers} workers): {out['torch_loader']:.0f} images/s", flush=True)
     if dev.type == "cuda":
         def gpu_decode(epoch: int):
-            return make_loader(source, "train", classes, batch_size=a.batch, train=True, seed=0, epoch=epoch,
-                               input_size=227, mean=IMAGENET_MEAN, std=STD, num_workers=a.workers,
-                               augmentation="paper", decode="gpu", device=dev, normalise=False)
+            return make_loader(source, LoaderSpec(split="train", classes=tuple(classes), batch_size=a.batch,
+                                                  train=True, seed=0, epoch=epoch, input_size=227,
+                                                  num_workers=a.workers, augmentation="paper", decode="gpu",
+                                                  device=dev))
         out["torch_loader_gpu_decode"] = train_rate(net, opt, endless(gpu_decode), a.steps, a.warmup, dev, bf16)
         print(f"torch loader, decode_jpeg on GPU: {out['torch_loader_gpu_decode']:.0f} images/s", flush=True)
     if dali.available():
         def dali_loader(epoch: int):
-            return dali.make_dali_loader(source, "train", classes, batch_size=a.batch, train=True, seed=0,
-                                         epoch=epoch, input_size=227, augmentation="paper", device=dev,
-                                         num_threads=a.workers)
+            return dali.make_dali_loader(source, LoaderSpec(split="train", classes=tuple(classes),
+                                                            batch_size=a.batch, train=True, seed=0, epoch=epoch,
+                                                            input_size=227, augmentation="paper", device=dev,
+                                                            num_workers=a.workers))
         out["dali"] = train_rate(net, opt, endless(dali_loader), a.steps, a.warmup, dev, bf16)
         print(f"DALI: {out['dali']:.0f} images/s", flush=True)
         out["decode_limit_dali"] = dali_decode_rate(source, dev, a.batch, a.workers, a.steps)

@@ -25,7 +25,7 @@ from cpu_loader import generate  # noqa: E402
 
 from benchbridge.builtins.alexnet import IMAGENET_MEAN, AlexNetOptions, build_alexnet  # noqa: E402
 from benchbridge.data.imagefolder import convert_imagefolder  # noqa: E402
-from benchbridge.data.loader import make_loader  # noqa: E402
+from benchbridge.data.loader import LoaderSpec, make_loader  # noqa: E402
 
 STD = (1 / 255,) * 3  # the paper's preprocessing: 0..255 pixels minus the mean
 
@@ -88,9 +88,10 @@ def main() -> None:
     print(f"synthetic tensors on the GPU: {synthetic:.0f} images/s", flush=True)
     for decode in ("cpu", "gpu"):
         def make(epoch: int, decode: str = decode):
-            return make_loader(source, "train", classes, batch_size=a.batch, train=True, seed=0, epoch=epoch,
-                               input_size=227, mean=IMAGENET_MEAN, std=STD, num_workers=a.workers,
-                               augmentation="paper", decode=decode, device="cuda")
+            return make_loader(source, LoaderSpec(
+                split="train", classes=tuple(classes), batch_size=a.batch, train=True, seed=0, epoch=epoch,
+                input_size=227, mean=IMAGENET_MEAN, std=STD, num_workers=a.workers, augmentation="paper",
+                decode=decode, device="cuda"))
         rate = train_rate(net, opt, endless(make), a.steps, a.warmup)
         print(f"shard loader, {decode} decode: {rate:.0f} images/s = {rate / synthetic:.2f} of synthetic "
               f"({a.workers} workers, batch {a.batch}, bf16)", flush=True)

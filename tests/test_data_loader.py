@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from benchbridge.data import loader
+from benchbridge.data import decoding
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.loader import count_samples, make_loader
+from benchbridge.data.loader import LoaderSpec, count_samples, make_loader
 from benchbridge.data.shards import iter_tar_members, write_dataset
 from benchbridge.errors import UserError
 
@@ -43,7 +43,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> DatasetSource:
 
 def _load(source: DatasetSource, split: str = "val", classes=(0, 1, 2, 3), **kw) -> list[tuple]:
     args = {"batch_size": 8, "train": False, "seed": 0, "epoch": 0, "input_size": 10, "mean": MEAN, "std": STD}
-    return list(make_loader(source, split, list(classes), **{**args, **kw}))
+    return list(make_loader(source, LoaderSpec(split=split, classes=tuple(classes), **{**args, **kw})))
 
 
 def _labels(batches: list[tuple]) -> list[int]:
@@ -60,9 +60,9 @@ def test_batches_are_normalised_float_nchw_with_int64_labels(source: DatasetSour
 
 def test_other_classes_are_dropped_before_decoding(source: DatasetSource, monkeypatch) -> None:
     calls = []
-    real, real_chw = loader.decode_image, loader.decode_jpeg_chw
-    monkeypatch.setattr(loader, "decode_image", lambda data: calls.append(1) or real(data))
-    monkeypatch.setattr(loader, "decode_jpeg_chw", lambda data: calls.append(1) or real_chw(data))
+    real, real_chw = decoding.decode_image, decoding.decode_jpeg_chw
+    monkeypatch.setattr(decoding, "decode_image", lambda data: calls.append(1) or real(data))
+    monkeypatch.setattr(decoding, "decode_jpeg_chw", lambda data: calls.append(1) or real_chw(data))
     batches = _load(source, classes=(1, 3))
     assert len(calls) == sum(len(y) for _, y in batches) == count_samples(source, "val", [1, 3])
 
@@ -91,8 +91,8 @@ def test_eval_yields_every_sample_once_in_file_order_with_partial_last_batch(sou
     assert _labels(batches) == [c for c in in_files if c != CORRUPT_CLASS]
     total = count_samples(source, "val", [0, 1, 2, 3])
     assert total == 43 and [len(y) for _, y in batches] == [8] * 5 + [3]
-    assert len(make_loader(source, "val", [0, 1, 2, 3], batch_size=8, train=False, seed=0, epoch=0,
-                           input_size=10, mean=MEAN, std=STD)) == 6
+    assert len(make_loader(source, LoaderSpec(split="val", classes=(0, 1, 2, 3), batch_size=8, train=False, seed=0,
+                                              epoch=0, input_size=10, mean=MEAN, std=STD))) == 6
 
 
 def _train(source: DatasetSource, seed: int, epoch: int, **kw) -> list[tuple]:

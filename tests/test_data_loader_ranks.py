@@ -12,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from benchbridge.data import loader
+from benchbridge.data import decoding
 from benchbridge.data.augment import BatchAugment, CpuAugment, rrc_box
 from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.loader import count_samples, make_loader, plan_epoch, rank_samples
+from benchbridge.data.epoch_plan import plan_epoch, rank_samples
+from benchbridge.data.loader import LoaderSpec, ShardLoader, count_samples, make_loader
 from benchbridge.data.shards import write_dataset
 from benchbridge.errors import UserError
 
@@ -35,6 +36,10 @@ def _dataset(out: Path, shard_size: int, corrupt: tuple[int, ...] = ()) -> Datas
     return write_dataset(out, "ids", classes, {"train": samples, "val": samples}, {}, shard_size=shard_size)
 
 
+def _make(source: DatasetSource, split: str, classes, **kw) -> ShardLoader:
+    return make_loader(source, LoaderSpec(split=split, classes=tuple(classes), **kw))
+
+
 @pytest.fixture(scope="module")
 def many_shards(tmp_path_factory: pytest.TempPathFactory) -> DatasetSource:
     return _dataset(tmp_path_factory.mktemp("many"), shard_size=7)  # 15 shards >= 4 slots
@@ -50,7 +55,7 @@ def _ids(source: DatasetSource, split: str = "val", classes=(0, 1, 2), **kw) -> 
     args = {"batch_size": 5, "train": False, "seed": 3, "epoch": 0, "input_size": 6, "mean": (0, 0, 0),
             "std": (1, 1, 1), **kw}
     ids = []
-    for x, _ in make_loader(source, split, list(classes), **args):
+    for x, _ in _make(source, split, classes, **args):
         values = (x[:, 0, 0, 0] * 255).round().long()
         ids += ((values - 20) // 2).tolist()
     return ids
@@ -80,8 +85,8 @@ def test_ddp_training_decodes_each_sample_once_with_the_same_steps_on_every_rank
     assert len(ranks[0]) + len(ranks[1]) - N == 1 and len(set(ranks[0])) == 51
     assert ranks == [_ids(source, rank=r, **kw) for r in range(2)]  # seeded by (seed, epoch)
     assert ranks != [_ids(source, rank=r, **{**kw, "epoch": 1}) for r in range(2)]
-    loaders = [make_loader(source, "train", [0, 1, 2], batch_size=4, train=True, seed=3, epoch=0, input_size=6,
-                           mean=(0, 0, 0), std=(1, 1, 1), rank=r, world_size=2, num_workers=workers) for r in range(2)]
+    loaders = [_make(source, "train", [0, 1, 2], batch_size=4, train=True, seed=3, epoch=0, input_size=6,
+                      mean=(0, 0, 0), std=(1, 1, 1), rank=r, world_size=2, num_workers=workers) for r in range(2)]
     sizes = [[len(y) for _, y in ld] for ld in loaders]
     assert sizes[0] == sizes[1] == [4] * 12 + [3] and [len(ld) for ld in loaders] == [13, 13]
     assert sum(ld.decoded for ld in loaders) == 2 * 51
@@ -112,11 +117,11 @@ def test_corrupt_samples_raise_or_are_skipped_and_counted(tmp_path: Path) -> Non
     source = _dataset(tmp_path, shard_size=20, corrupt=(4, 5, 30))
     with pytest.raises(UserError, match=r"val-000000\.tar.*val_00000004|val_00000004.*val-000000\.tar"):
         _ids(source)
-    ld = make_loader(source, "val", [0, 1, 2], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
-                     mean=(0, 0, 0), std=(1, 1, 1), skip_corrupt=True, num_workers=2)
+    ld = _make(source, "val", [0, 1, 2], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
+                mean=(0, 0, 0), std=(1, 1, 1), skip_corrupt=True, num_workers=2)
     assert sum(len(y) for _, y in ld) == N - 3 and ld.skipped == 3
-    ld = make_loader(source, "val", [0], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
-                     mean=(0, 0, 0), std=(1, 1, 1), skip_corrupt=True)
+    ld = _make(source, "val", [0], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
+                mean=(0, 0, 0), std=(1, 1, 1), skip_corrupt=True)
     assert sum(len(y) for _, y in ld) == 33 and ld.skipped == 1  # only sample 30 is of class 0
 
 
@@ -126,9 +131,10 @@ def test_truncated_shard_is_named_or_skipped(tmp_path: Path) -> None:
     shard.write_bytes(shard.read_bytes()[:3000])
     with pytest.raises(UserError, match="val-000001.tar"):
         _ids(source)
-    ld = make_loader(source, "val", [0, 1, 2], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
-                     mean=(0, 0, 0), std=(1, 1, 1), skip_corrupt=True)
-    assert 80 < sum(len(y) for _, y in ld) < N and ld.skipped == 1
+    ld = _make(source, "val", [0, 1, 2], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
+                mean=(0, 0, 0), std=(1, 1, 1), skip_corrupt=True)
+    loaded = sum(len(y) for _, y in ld)
+    assert 80 < loaded < N and loaded + ld.skipped == N  # every sample the cut shard lost is counted as skipped
 
 
 def _ramp(size: int = 40) -> np.ndarray:
@@ -152,8 +158,8 @@ def test_timm_preset_resizes_random_boxes_and_centre_crops_for_eval() -> None:
 def test_batched_decode_path_matches_the_cpu_path_for_evaluation(many_shards: DatasetSource, preset: str) -> None:
     kw = {"batch_size": 16, "train": False, "seed": 0, "epoch": 0, "input_size": 6, "mean": (0.5,) * 3,
           "std": (0.25,) * 3, "augmentation": preset}
-    cpu = list(make_loader(many_shards, "val", [0, 2], **kw))
-    gpu = list(make_loader(many_shards, "val", [0, 2], decode="gpu", device="cpu", **kw))
+    cpu = list(_make(many_shards, "val", [0, 2], **kw))
+    gpu = list(_make(many_shards, "val", [0, 2], decode="gpu", device="cpu", **kw))
     assert [y.tolist() for _, y in cpu] == [y.tolist() for _, y in gpu]
     assert all(torch.allclose(a, b, atol=0.05) for (a, _), (b, _) in zip(cpu, gpu))
 
@@ -173,24 +179,25 @@ def test_batched_decode_names_a_corrupt_sample(tmp_path: Path) -> None:
     kw = {"batch_size": 16, "train": False, "seed": 0, "epoch": 0, "input_size": 6, "mean": (0,) * 3,
           "std": (1,) * 3, "decode": "gpu", "device": "cpu"}
     with pytest.raises(UserError, match="val_00000007"):
-        list(make_loader(source, "val", [0, 1, 2], **kw))
-    ld = make_loader(source, "val", [0, 1, 2], skip_corrupt=True, **kw)
+        list(_make(source, "val", [0, 1, 2], **kw))
+    ld = _make(source, "val", [0, 1, 2], skip_corrupt=True, **kw)
     assert sum(len(y) for _, y in ld) == N - 1 and ld.skipped == 1
 
 
 def test_class_filter_happens_before_the_batched_decode(many_shards: DatasetSource, monkeypatch) -> None:
     seen = []
-    real = loader.GpuDecode.__call__
-    monkeypatch.setattr(loader.GpuDecode, "__call__", lambda self, d, y, k, u: seen.extend(y) or real(self, d, y, k, u))
-    list(make_loader(many_shards, "val", [1], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
-                     mean=(0,) * 3, std=(1,) * 3, decode="gpu", device="cpu"))
+    real = decoding.GpuDecode.__call__
+    monkeypatch.setattr(decoding.GpuDecode, "__call__",
+                        lambda self, d, y, k, u: seen.extend(y) or real(self, d, y, k, u))
+    list(_make(many_shards, "val", [1], batch_size=8, train=False, seed=0, epoch=0, input_size=6,
+               mean=(0,) * 3, std=(1,) * 3, decode="gpu", device="cpu"))
     assert len(seen) == count_samples(many_shards, "val", [1]) and set(seen) == {0}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_decode_on_cuda(many_shards: DatasetSource) -> None:
-    ld = make_loader(many_shards, "train", [0, 1, 2], batch_size=16, train=True, seed=0, epoch=0, input_size=6,
-                     mean=(0,) * 3, std=(1,) * 3, decode="gpu", device="cuda")
+    ld = _make(many_shards, "train", [0, 1, 2], batch_size=16, train=True, seed=0, epoch=0, input_size=6,
+                mean=(0,) * 3, std=(1,) * 3, decode="gpu", device="cuda")
     batches = list(ld)
     assert all(x.is_cuda and y.is_cuda for x, y in batches) and sum(len(y) for _, y in batches) == N
 

@@ -16,7 +16,7 @@ from benchbridge import registry, store
 from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PER_CLASS, correlate, figure
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.analyze.features import extract, take_per_class
-from benchbridge.data.loader import make_loader
+from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.errors import UserError
 from benchbridge.execute.job import Job, finetuned_runs
 from benchbridge.execute.train import RunSetup
@@ -156,8 +156,9 @@ def _images(setup: RunSetup, classes: list[int], subset: str, per_class: int | N
     m = setup.manifest
     entry, opts = m.model
     dc = entry.obj.data_config(m.raw.model.name, opts)
-    batches = make_loader(setup.dataset, subset, classes, batch_size=m.raw.evaluation.batch_size or 256,
-                          train=False, seed=0, epoch=0, input_size=dc["input_size"], mean=dc["mean"], std=dc["std"])
+    batches = make_loader(setup.dataset, LoaderSpec(
+        split=subset, classes=tuple(classes), batch_size=m.raw.evaluation.batch_size or 256, train=False, seed=0,
+        epoch=0, input_size=dc["input_size"], mean=dc["mean"], std=dc["std"]))
     return take_per_class(batches, len(classes), per_class)
 
 

@@ -19,9 +19,9 @@ from benchbridge import store
 from benchbridge.data.augment import normalise, resolve_preset
 from benchbridge.data.base import DatasetSource
 from benchbridge.data.dali import available as dali_available
-from benchbridge.data.dali import make_dali_loader
+from benchbridge.data.dali import DaliLoader, make_dali_loader
 from benchbridge.data.holdout import Holdout
-from benchbridge.data.loader import ShardLoader, make_loader
+from benchbridge.data.loader import LoaderSpec, ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.errors import UserError
 from benchbridge.execute import checkpoint, distributed
@@ -97,25 +97,16 @@ class Trainer:
         bs = self.t.batch_size if train else (self.e.batch_size or self.t.batch_size)
         bs = bs // self.world if train else max(1, math.ceil(bs / self.world))
         decode = self.d.decode if self.d.decode != "auto" else ("gpu" if self.setup.device.type == "cuda" else "cpu")
-        if self._pipeline() == "dali":
-            dali_loader = make_dali_loader(
-                self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train, seed=seed_of(self.run),
-                epoch=epoch, input_size=self.data_config["input_size"], rank=distributed.rank(),
-                world_size=self.world, augmentation=resolve_preset(self.d.augmentation, self.data_config),
-                device=self.setup.device, num_threads=max(1, self.setup.manifest.raw.execution.num_workers),
-                images_per_class=self.d.images_per_class)
-            return self._counting(dali_loader)  # type: ignore[arg-type]
-        loader = make_loader(self.setup.dataset, split, self.run.train_classes, batch_size=bs, train=train,
-                             seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
-                             mean=self.data_config["mean"], std=self.data_config["std"],
-                             num_workers=self.setup.manifest.raw.execution.num_workers,
-                             cache=self.setup.manifest.raw.execution.cache_data,
-                             augmentation=resolve_preset(self.d.augmentation, self.data_config), decode=decode,
-                             device=self.setup.device, skip_corrupt=self.d.skip_corrupt,
-                             images_per_class=self.d.images_per_class, rank=distributed.rank(),
-                             world_size=self.world, normalise=False,
-                             keep=keep)
-        return self._counting(loader)
+        ex = self.setup.manifest.raw.execution
+        spec = LoaderSpec(split=split, classes=tuple(self.run.train_classes), batch_size=bs, train=train,
+                          seed=seed_of(self.run), epoch=epoch, input_size=self.data_config["input_size"],
+                          augmentation=resolve_preset(self.d.augmentation, self.data_config),
+                          images_per_class=self.d.images_per_class, keep=keep, rank=distributed.rank(),
+                          world_size=self.world, num_workers=ex.num_workers, cache=ex.cache_data, decode=decode,
+                          device=self.setup.device, skip_corrupt=self.d.skip_corrupt)
+        if self._pipeline() == "dali":  # num_workers: DALI's threads (at least one)
+            return self._counting(make_dali_loader(self.setup.dataset, spec))
+        return self._counting(make_loader(self.setup.dataset, spec))  # uint8 batches: normalised on the device
 
     def _pipeline(self) -> str:
         """torch or dali: the manifest's data.pipeline, auto resolved (dali when installed and on CUDA)."""
@@ -123,7 +114,7 @@ class Trainer:
             return self.d.pipeline
         return "dali" if self.setup.device.type == "cuda" and dali_available() else "torch"
 
-    def _counting(self, loader: ShardLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    def _counting(self, loader: ShardLoader | DaliLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """The loader's uint8 batches, moved to the device and normalised there; afterwards, its skipped corrupt
         samples and decoded images are added to the log."""
         dev, mean, std = self.setup.device, self.data_config["mean"], self.data_config["std"]

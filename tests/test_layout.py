@@ -1,0 +1,54 @@
+"""The code's shape, checked in CI: ruff (with at most 8 parameters a function) and at most 400 lines a module."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 400
+WAIVER = "# long module:"
+"""A module may pass MAX_LINES only with a comment in its first lines that starts so and says why."""
+
+
+def long_modules(root: Path) -> dict[str, int]:
+    """Modules of `root` over MAX_LINES lines without a waiver, with their length."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        if len(lines) > MAX_LINES and not any(line.startswith(WAIVER) for line in lines[:15]):
+            found[str(path.relative_to(root))] = len(lines)
+    return found
+
+
+def test_no_module_of_the_core_is_over_400_lines():
+    assert long_modules(ROOT / "benchbridge") == {}
+
+
+def test_the_length_check_sees_a_long_module_and_its_waiver(tmp_path):
+    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (tmp_path / "waived.py").write_text(f"{WAIVER} a generated table\n" + "x = 1\n" * MAX_LINES)
+    (tmp_path / "short.py").write_text("x = 1\n" * MAX_LINES)
+    assert long_modules(tmp_path) == {"long.py": MAX_LINES + 1}
+
+
+def ruff() -> list[str]:
+    exe = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if exe is None:
+        pytest.fail("ruff is not installed: it is part of the dev extra (pip install -r requirements-dev.txt)")
+    return [exe]
+
+
+def test_ruff_is_clean():
+    """pyproject's rules, PLR0913 (max-args 8) among them, over the core, the plugins, tests and benchmarks."""
+    result = subprocess.run([*ruff(), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_flags_a_function_with_nine_parameters(tmp_path):
+    (tmp_path / "m.py").write_text("def f(a, b, c, d, e, g, h, i, j):\n    return a\n")
+    result = subprocess.run([*ruff(), "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "PLR0913" in result.stdout

@@ -517,6 +517,8 @@ def train_run(run: Run, setup: RunSetup, save_weights: bool, context: RunContext
     if save_weights:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         store.atomic_write(out / store.WEIGHTS_FILE, lambda p: torch.save(state, p))
+    if save_weights and run.strategy == "scratch":  # sources and targets: a trained source's init.pt is its own
+        metrics = {**metrics, "init_origin": "trained"}
     record = RunRecord.model_validate(metrics)  # a key the record does not declare is a bug: fail before writing
     store.write_json(out / store.METRICS_FILE, record.to_json())
     trainer.context.log_record(record)

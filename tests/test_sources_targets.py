@@ -220,3 +220,46 @@ def test_a_name_used_twice(tmp_path, kind):
 def test_a_target_with_one_class(tmp_path):
     data = pair_manifest(tmp_path, targets=[{"name": "lonely", "classes": [4]}])
     refused(invoke("plan", write(tmp_path, data)), "targets.0.classes", "'lonely' has 1 class")
+
+
+def test_report_of_sources_and_targets(tmp_path):
+    """Per target tables beside its base network, the gains per depth, the many-target figure; no split verdicts."""
+    from benchbridge.report import write_reports
+
+    data = pair_manifest(tmp_path, conditions=["baseB", "AnB", "AnB+"], layers=[1, 3])
+    out = tmp_path / "out"
+    fake_results(write(tmp_path, data), out, {("baseB", "near"): 0.5, ("baseB", "far"): 0.4,
+                                              ("AnB", "near", 1): 0.55, ("AnB", "near", 3): 0.45,
+                                              ("AnB+", "near", 1): 0.6, ("AnB+", "near", 3): 0.5,
+                                              ("AnB", "far", 1): 0.42, ("AnB", "far", 3): 0.3,
+                                              ("AnB+", "far", 1): 0.4, ("AnB+", "far", 3): 0.6})
+    [rep] = write_reports([out], tmp_path / "report", formats=("markdown",))
+    g = rep.grids[0]
+    assert [p["label"] for p in g.pairs["pairs"]] == ["src->near", "src->far"]
+    best = {(r["condition"], r["n"]): r["best"] for rows in g.pairs["gains"].values() for r in rows}
+    assert best == {("AnB", 1): "src->near", ("AnB", 3): "src->near", ("AnB+", 1): "src->near",
+                    ("AnB+", 3): "src->far"}  # near: 0.6/0.5 at n=1; far: 0.6/0.4 at n=3
+    row = next(r for r in g.pairs["rows"] if r["pair"] == "src->far" and r["n"] == 3)
+    assert row["base"] == pytest.approx(0.4) and row["relative"]["AnB+"] == pytest.approx(1.5)
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "source src → target far" in text and "Which target gains most at which depth" in text
+    assert "Verdicts on the paper's findings" not in text
+    assert [f.name for f in g.figures][:1] == ["many_targets"] and Path(g.figures[0].png).is_file()
+
+
+def fake_results(manifest: Path, out: Path, top1: dict) -> None:
+    """Write the plan and a metrics.json per run with the given top-1 (keyed by condition, target[, n])."""
+    from benchbridge.execute import prepare_output, start_job
+    from benchbridge.record import RunRecord
+
+    m = load_manifest(manifest)
+    plan = make_plan(m)
+    start_job(m, plan, prepare_output(m, out))
+    for run in plan:
+        key = (run.condition, run.data_from) if run.n == 0 else (run.condition, run.data_from, run.n)
+        if key not in top1:
+            continue
+        record = RunRecord(run_id=run.id, condition=run.condition, n=run.n, split=run.split, seed=run.seed,
+                           top1=top1[key], top5=1.0, top1_best_k=top1[key], best_k=1, iterations=1, images_seen=1,
+                           wall_time_s=1.0)
+        store.write_json(store.run_dir(out, run.id) / store.METRICS_FILE, record.to_json())

@@ -285,6 +285,7 @@ class ResolvedManifest:
         self.listed_bases = [{r[-1] for r in (s.conditions if s.conditions is not None else manifest.conditions)
                               if isinstance(r, str) and r in BASE_CONDITIONS} for s in manifest.splits or []]
         self.task_datasets = self._task_datasets()  # source/target name -> its dataset (sources and targets)
+        self.task_training = self._task_training()  # source/target name -> its training recipe
         if manifest.training.schedule.name == "plateau" and manifest.evaluation.holdout is None:
             raise UserError("the plateau schedule decides on held-out training images, and evaluation.holdout "
                             "is not set.", file=file, key="evaluation.holdout",
@@ -329,6 +330,26 @@ class ResolvedManifest:
                 raise UserError(f"{kind[:-1]} '{spec.name}' names no dataset and the manifest has none.",
                                 file=self.file, key=f"{kind}.{i}.dataset",
                                 hint="Give it a dataset (name and options), or set the manifest's dataset.")
+        return out
+
+    def _task_training(self) -> dict[str, Training]:
+        """Each trained source's and target's training: the manifest's, with the keys it sets replaced."""
+        out = {}
+        for kind in ("sources", "targets"):
+            for i, spec in enumerate(getattr(self.raw, kind) or []):
+                if spec.name not in self.task_datasets:
+                    continue  # a checkpoint: not trained
+                if not spec.training:
+                    out[spec.name] = self.raw.training
+                    continue
+                base = self.raw.training.model_dump(exclude_unset=True)
+                if {"epochs", "iterations"} & set(spec.training):
+                    base.pop("epochs", None), base.pop("iterations", None)
+                try:
+                    out[spec.name] = Training.model_validate({**base, **spec.training})
+                except ValidationError as exc:
+                    raise UserError(registry.format_validation_error(exc, f"{kind}.{i}.training"), file=self.file,
+                                    hint="Its keys are those of training.") from None
         return out
 
     def to_dict(self) -> dict[str, Any]:

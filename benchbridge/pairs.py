@@ -88,7 +88,7 @@ def task_view(m: ResolvedManifest, name: str) -> ResolvedManifest:
     view.dataset = entry_opts
     per_class = getattr(spec, "images_per_class", None) or m.raw.data.images_per_class
     view.raw = m.raw.model_copy(update={
-        "dataset": Component(name=given.name, options=dict(given.options)),
+        "dataset": Component(name=given.name, options=dict(given.options)), "training": m.task_training[name],
         "data": m.raw.data.model_copy(update={"images_per_class": per_class})})
     return view
 

@@ -39,6 +39,8 @@ class SourceSpec(_Strict):
                                       "trained on (default: every class of its dataset).")
     images_per_class: int | None = Field(None, ge=1, description="Trained source: train on the first k images "
                                          "of each class (default: data.images_per_class).")
+    training: dict[str, Any] | None = Field(None, description="Trained source: training keys that differ for "
+                                            "its network (e.g. {epochs: 30}); the rest is the manifest's.")
     checkpoint: Path | None = Field(None, description="A file of the model's weights (benchbridge's weights.pt, "
                                     "or the model plugin's own state dict, e.g. timm's): the source is not trained.")
     init: Path | None = Field(None, description="Checkpoint source: the initialisation it was trained from (same "
@@ -46,7 +48,7 @@ class SourceSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> "SourceSpec":
-        trained = [k for k in ("dataset", "classes", "images_per_class") if getattr(self, k) is not None]
+        trained = [k for k in ("dataset", "classes", "images_per_class", "training") if getattr(self, k) is not None]
         if self.checkpoint is not None and trained:
             raise ValueError(f"a checkpoint source is not trained: remove {', '.join(trained)}")
         if self.init is not None and self.checkpoint is None:
@@ -66,6 +68,8 @@ class TargetSpec(_Strict):
     classes: list[int] | None = Field(None, min_length=1, description="Class indices (default: every class).")
     images_per_class: int | None = Field(None, ge=1, description="Train on the first k images of each class "
                                          "(default: data.images_per_class).")
+    training: dict[str, Any] | None = Field(None, description="Training keys that differ for every network "
+                                            "trained on this target (e.g. {iterations: 800}).")
 
 
 def check_layout(m: Any, file: str | None) -> None:

@@ -263,3 +263,20 @@ def fake_results(manifest: Path, out: Path, top1: dict) -> None:
                            top1=top1[key], top5=1.0, top1_best_k=top1[key], best_k=1, iterations=1, images_seen=1,
                            wall_time_s=1.0)
         store.write_json(store.run_dir(out, run.id) / store.METRICS_FILE, record.to_json())
+
+
+def test_a_source_with_its_own_training_recipe(tmp_path):
+    """A source's `training` keys change its network (and what copies from it), not the targets' own networks."""
+    plain = {(r["condition"], r["data_from"], r["n"]): r for r in plan_of(write(tmp_path, pair_manifest(tmp_path)))}
+    data = pair_manifest(tmp_path)
+    data["sources"][0]["training"] = {"epochs": 3, "lr": 0.02}
+    longer = {(r["condition"], r["data_from"], r["n"]): r for r in plan_of(write(tmp_path, data))}
+    assert longer[("baseA", "src", 0)]["id"] != plain[("baseA", "src", 0)]["id"]
+    assert longer[("baseB", "near", 0)]["id"] == plain[("baseB", "near", 0)]["id"]
+    assert longer[("AnB", "near", 2)]["id"] != plain[("AnB", "near", 2)]["id"]
+    from benchbridge.pairs import task_view
+
+    view = task_view(load_manifest(write(tmp_path, data)), "src")
+    assert (view.raw.training.epochs, view.raw.training.lr, view.raw.training.batch_size) == (3, 0.02, 6)
+    data["sources"][0]["training"] = {"lr": -1}
+    refused(invoke("validate", write(tmp_path, data)), "sources.0.training.lr")

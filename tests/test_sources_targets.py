@@ -280,3 +280,33 @@ def test_a_source_with_its_own_training_recipe(tmp_path):
     assert (view.raw.training.epochs, view.raw.training.lr, view.raw.training.batch_size) == (3, 0.02, 6)
     data["sources"][0]["training"] = {"lr": -1}
     refused(invoke("validate", write(tmp_path, data)), "sources.0.training.lr")
+
+
+# --- building targets: `benchbridge data prepare variant` -------------------------------------------------------
+
+
+def test_a_greyscale_lower_resolution_variant_keeps_every_sample_in_order(tmp_path):
+    import numpy as np
+
+    from benchbridge.data.base import DatasetSource
+    from benchbridge.data.loader import decode_image
+    from benchbridge.data.shards import iter_tar_members
+
+    src = tmp_path / "src"
+    assert invoke("data", "prepare", "synthetic", src, "--classes", "3", "--image-size", "32",
+                  "--train-per-class", "4", "--val-per-class", "2").exit_code == 0
+    result = invoke("data", "prepare", "variant", src, tmp_path / "grey", "--grey", "--size", "16")
+    assert result.exit_code == 0, result.output
+
+    def members(root: Path, split: str) -> list[tuple[str, bytes]]:
+        ds = DatasetSource.load(root)
+        return [m for shard in ds.shards(split) for m in iter_tar_members(open(shard, "rb"))]
+
+    for split in ("train", "val"):
+        before, after = members(src, split), members(tmp_path / "grey", split)
+        assert [n for n, _ in before] == [n for n, _ in after]  # same samples, same order, same labels
+        assert [d for n, d in before if n.endswith(".cls")] == [d for n, d in after if n.endswith(".cls")]
+        image = decode_image(next(d for n, d in after if n.endswith(".jpg")))
+        assert image.shape == (16, 16, 3) and np.array_equal(image[..., 0], image[..., 1])  # grey, 16 px
+    assert DatasetSource.load(tmp_path / "grey").classes == DatasetSource.load(src).classes
+    refused(invoke("data", "prepare", "variant", src, tmp_path / "same"), "nothing to change")

@@ -310,3 +310,30 @@ def test_a_greyscale_lower_resolution_variant_keeps_every_sample_in_order(tmp_pa
         assert image.shape == (16, 16, 3) and np.array_equal(image[..., 0], image[..., 1])  # grey, 16 px
     assert DatasetSource.load(tmp_path / "grey").classes == DatasetSource.load(src).classes
     refused(invoke("data", "prepare", "variant", src, tmp_path / "same"), "nothing to change")
+
+
+# --- manifests/chen2022-small.yaml --------------------------------------------------------------------------------
+
+
+def test_chen2022_small_validates_and_plans_one_source_for_every_target(tmp_path):
+    """Planned on tiny generated stand-ins for its CIFAR-10 folders: one source network trained once, six targets,
+    every cut point frozen and fine-tuned, each target with its base, selffers and random frozen blocks."""
+    manifest = ROOT / "manifests" / "chen2022-small.yaml"
+    assert invoke("validate", manifest).exit_code == 0
+    data = tmp_path / "cifar"
+    assert invoke("data", "prepare", "synthetic", data, "--classes", "10", "--image-size", "32",
+                  "--train-per-class", "2", "--val-per-class", "1").exit_code == 0
+    overrides = [f"dataset.options.path={data}"]
+    for i, name in ((1, "grey"), (2, "16px")):
+        flag = ["--grey"] if name == "grey" else ["--size", "16"]
+        assert invoke("data", "prepare", "variant", data, tmp_path / name, *flag).exit_code == 0
+        overrides.append(f"targets.{i}.dataset.options.path={tmp_path / name}")
+    result = invoke("plan", manifest, *overrides, "--json")
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)
+    targets = {r["data_from"] for r in runs if r["condition"] == "baseB"}
+    assert len(targets) == 6 and len([r for r in runs if r["condition"] == "baseA"]) == 1
+    for condition in ("AnB", "AnB+", "BnB", "BnB+", "random_frozen"):
+        cells = {(r["data_from"], r["n"]) for r in runs if r["condition"] == condition}
+        assert cells == {(t, n) for t in targets for n in range(1, 8)}, condition
+    assert len(runs) == 1 + 6 * (1 + 5 * 7)

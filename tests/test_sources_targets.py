@@ -337,3 +337,22 @@ def test_chen2022_small_validates_and_plans_one_source_for_every_target(tmp_path
         cells = {(r["data_from"], r["n"]) for r in runs if r["condition"] == condition}
         assert cells == {(t, n) for t in targets for n in range(1, 8)}, condition
     assert len(runs) == 1 + 6 * (1 + 5 * 7)
+
+
+def test_splits_and_targets_together_or_a_target_without_data(tmp_path):
+    data = pair_manifest(tmp_path, splits=[{"name": "random"}])
+    refused(invoke("validate", write(tmp_path, data)), "key 'splits'", "not both")
+    data = pair_manifest(tmp_path)
+    del data["dataset"]
+    refused(invoke("validate", write(tmp_path, data)), "sources.0.dataset", "names no dataset")
+    data = pair_manifest(tmp_path)
+    del data["sources"]
+    refused(invoke("validate", write(tmp_path, data)), "'sources' is missing")
+
+
+def test_the_resolved_manifest_shows_each_targets_dataset_options(tmp_path):
+    result = invoke("validate", write(tmp_path, pair_manifest(tmp_path)), "--show")
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)
+    assert shown["targets"][1]["dataset"]["options"]["shard_size"] > 0  # a default the plugin filled in
+    assert shown["splits"] is None and [s["name"] for s in shown["sources"]] == ["src"]

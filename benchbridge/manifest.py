@@ -315,41 +315,43 @@ class ResolvedManifest:
             out.append((ref, opts))
         return out
 
+    def _tasks(self) -> list[tuple[str, SourceSpec | TargetSpec]]:
+        """Every trained source and every target, with its manifest key (e.g. "targets.2")."""
+        return [(f"{kind}.{i}", spec) for kind in ("sources", "targets")
+                for i, spec in enumerate(getattr(self.raw, kind) or []) if getattr(spec, "checkpoint", None) is None]
+
     def _task_datasets(self) -> dict[str, tuple[registry.Entry, BaseModel]]:
         """Each trained source's and each target's dataset, its options validated (its own, else the manifest's)."""
         out = {}
-        tasks = [("sources", s) for s in self.raw.sources or [] if s.trained] + \
-            [("targets", t) for t in self.raw.targets or []]
-        for kind, spec in tasks:
-            i = next(j for j, s in enumerate(getattr(self.raw, kind)) if s is spec)
+        for key, spec in self._tasks():
             if spec.dataset is not None:
-                out[spec.name] = self._component("dataset", spec.dataset, f"{kind}.{i}.dataset")
+                out[spec.name] = self._component("dataset", spec.dataset, f"{key}.dataset")
             elif self.dataset is not None:
                 out[spec.name] = self.dataset
             else:
-                raise UserError(f"{kind[:-1]} '{spec.name}' names no dataset and the manifest has none.",
-                                file=self.file, key=f"{kind}.{i}.dataset",
+                raise UserError(f"{key.split('.')[0][:-1]} '{spec.name}' names no dataset and the manifest has none.",
+                                file=self.file, key=f"{key}.dataset",
                                 hint="Give it a dataset (name and options), or set the manifest's dataset.")
         return out
 
     def _task_training(self) -> dict[str, Training]:
         """Each trained source's and target's training: the manifest's, with the keys it sets replaced."""
         out = {}
-        for kind in ("sources", "targets"):
-            for i, spec in enumerate(getattr(self.raw, kind) or []):
-                if spec.name not in self.task_datasets:
-                    continue  # a checkpoint: not trained
-                if not spec.training:
-                    out[spec.name] = self.raw.training
-                    continue
-                base = self.raw.training.model_dump(exclude_unset=True)
-                if {"epochs", "iterations"} & set(spec.training):
-                    base.pop("epochs", None), base.pop("iterations", None)
-                try:
-                    out[spec.name] = Training.model_validate({**base, **spec.training})
-                except ValidationError as exc:
-                    raise UserError(registry.format_validation_error(exc, f"{kind}.{i}.training"), file=self.file,
-                                    hint="Its keys are those of training.") from None
+        for key, spec in self._tasks():
+            out[spec.name] = self.raw.training
+            if not spec.training:
+                continue
+            base = self.raw.training.model_dump(exclude_unset=True)
+            if {"epochs", "iterations"} & set(spec.training):
+                base.pop("epochs", None), base.pop("iterations", None)
+            try:
+                out[spec.name] = Training.model_validate({**base, **spec.training})
+            except ValidationError as exc:
+                raise UserError(registry.format_validation_error(exc, f"{key}.training"), file=self.file,
+                                hint="Its keys are those of training.") from None
+            if out[spec.name].schedule.name == "plateau" and self.raw.evaluation.holdout is None:
+                raise UserError("the plateau schedule needs evaluation.holdout, which is not set.", file=self.file,
+                                key=f"{key}.training.schedule", hint="Set evaluation.holdout (e.g. 0.1).")
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import torch
 from benchbridge.errors import UserError
 from benchbridge.execute import distributed
 from benchbridge.execute.devices import check_devices, wanted_device
-from benchbridge.execute.sources import prepare_sources
 from benchbridge.execute.job import Events, Job, NoEvents, OutputLock, prepare_output, start_job
+from benchbridge.execute.sources import prepare_sources
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run
 

@@ -15,6 +15,7 @@ from benchbridge.data.augment import resolve_preset
 from benchbridge.data.base import DatasetSource
 from benchbridge.data.shards import iter_tar_members
 from benchbridge.errors import UserError, within
+from benchbridge.execute.train import RunSetup
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run, checkpoint_id
 
@@ -49,10 +50,8 @@ def open_dataset(view: ResolvedManifest, key: str) -> DatasetSource:
         raise within(exc, key, view.file) from None
 
 
-def task_setup(m: ResolvedManifest, run: Run, output_dir: Path, device: torch.device) -> Any:
+def task_setup(m: ResolvedManifest, run: Run, output_dir: Path, device: torch.device) -> RunSetup:
     """The RunSetup of a run of a source or target: the manifest as it sees it, with its own dataset opened."""
-    from benchbridge.execute.train import RunSetup
-
     assert run.data_from is not None
     view = pairs.task_view(m, run.data_from)
     key, _ = pairs.spec_of(m, run.data_from)

@@ -149,6 +149,10 @@ def _num(v: float | None, signed: bool = False) -> str:
     return "" if v is None else (f"{v:+.3f}" if signed else f"{v:.3f}")
 
 
+def _flag(row: dict[str, Any], condition: str) -> str:
+    return f" {UNHEALTHY_MARK}" if condition in row.get("unhealthy", ()) else ""
+
+
 def pair_tables(g: GridReport) -> list[Table]:
     """Per (source, target): each transfer condition's top-1 against n, then frozen and fine-tuned relative to the
     target's own base network (n = 0)."""
@@ -160,11 +164,14 @@ def pair_tables(g: GridReport) -> list[Table]:
         rel = [(c, name) for c, name in conds if c in ("AnB", "AnB+")]
         base = rows[0]["base"] if rows else None
         body = [["0 (target's base)"] + [_num(base)] * len(conds) + ["1.000"] * len(rel)]
-        body += [[str(r["n"])] + [_num(r["top1"][c]) for c, _ in conds] + [_num(r["relative"][c]) for c, _ in rel]
-                 for r in rows]
+        body += [[str(r["n"])] + [_num(r["top1"][c]) + _flag(r, c) for c, _ in conds]
+                 + [_num(r["relative"][c]) + _flag(r, c) for c, _ in rel] for r in rows]
         header = ["n"] + [name for _, name in conds] + [f"{name} / base" for _, name in rel]
+        mark = f"; {UNHEALTHY_MARK}: unhealthy (see Run health), not a result" if any(r["unhealthy"] for r in rows) \
+            else ""
         out.append(Table(header, body, f"source {p['source']} → target {p['target']}: top-1 on the target's "
-                                       f"validation images; n = 0 is the target's own base network ({_num(base)})"))
+                                       f"validation images; n = 0 is the target's own base network ({_num(base)})"
+                                       + mark))
     return out
 
 

@@ -46,7 +46,8 @@ def pair_rows(grid: Grid) -> list[dict[str, Any]]:
             rows.append({"pair": p.label, "source": p.source, "target": p.target, "n": n,
                          "base": None if base is None else base.mean,
                          "top1": {c: _mean(grid, p.label, c, n) for c, _ in COLUMNS},
-                         "relative": {c: _mean(grid, p.label, c, n, True) for c, _ in COLUMNS}})
+                         "relative": {c: _mean(grid, p.label, c, n, True) for c, _ in COLUMNS},
+                         "unhealthy": [c for c, _ in COLUMNS if grid.unhealthy(p.label, c, n)]})
     return rows
 
 

@@ -356,3 +356,15 @@ def test_the_resolved_manifest_shows_each_targets_dataset_options(tmp_path):
     shown = yaml.safe_load(result.stdout)
     assert shown["targets"][1]["dataset"]["options"]["shard_size"] > 0  # a default the plugin filled in
     assert shown["splits"] is None and [s["name"] for s in shown["sources"]] == ["src"]
+
+
+def test_large_target_images_are_taken_with_a_preset_that_resizes(tmp_path):
+    """The refusal is about crop-only presets: the timm preset resizes, so the same target is taken."""
+    from benchbridge.execute.sources import check_inputs
+
+    data = pair_manifest(tmp_path, targets=[{"name": "big", "dataset": synthetic(tmp_path / "big", size=64)}])
+    data["data"] = {"augmentation": "timm"}
+    check_inputs(load_manifest(write(tmp_path, data)))  # no UserError
+    data["data"] = {"augmentation": "paper"}
+    with pytest.raises(Exception, match="64-pixel images"):
+        check_inputs(load_manifest(write(tmp_path, data)))

@@ -98,6 +98,9 @@ def test_one_source_serves_two_targets_with_one_training(tmp_path):
     assert len(trained_sources) == 1 and trained_sources[0].record.init_origin == "trained"
     folder = store.run_dir(out, sources[0]["id"])
     assert (folder / store.INIT_FILE).is_file() and (folder / store.WEIGHTS_FILE).is_file()
+    from benchbridge.execute.sources import source_initialisation
+
+    assert source_initialisation(out, sources[0]["id"]) == (folder / store.INIT_FILE, "trained")
     far = bases["far"]["id"]
     assert load_results(out) and next(r for r in results if r.run.id == far).record.images_seen == 4 * 8
 
@@ -153,6 +156,9 @@ def test_frozen_blocks_of_a_checkpoint_source_are_the_files_bit_for_bit(tmp_path
     folder = store.run_dir(out, runs["AnB"].source)
     record = json.loads((folder / "source.json").read_text())
     assert record["init_origin"] == "fresh_draw" and record["sha256"]
+    from benchbridge.execute.sources import source_initialisation
+
+    assert source_initialisation(out, runs["AnB"].source) == (folder / store.INIT_FILE, "fresh_draw")
     init = torch.load(folder / store.INIT_FILE, weights_only=True)
     assert set(copied) <= set(init) and not torch.equal(init["blocks.0.0.weight"], file_state["blocks.0.0.weight"])
 

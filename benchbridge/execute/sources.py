@@ -144,3 +144,18 @@ def read_source_record(folder: Path) -> SourceRecord | None:
     """A checkpoint source's source.json (None for a trained run's folder)."""
     path = folder / SOURCE_FILE
     return SourceRecord.model_validate(store.read_json(path)) if path.is_file() else None
+
+
+def source_initialisation(output_dir: Path, source_id: str) -> tuple[Path, str] | None:
+    """The init.pt of the network a run copied from, and its origin: trained (metrics.json says so), file or
+    fresh_draw (a checkpoint source's source.json); None when it kept none (Chen's θ_r for the T-metric)."""
+    folder = store.run_dir(output_dir, source_id)
+    init = folder / store.INIT_FILE
+    if not init.is_file():
+        return None
+    record = read_source_record(folder)
+    if record is not None:
+        return init, record.init_origin
+    metrics = folder / store.METRICS_FILE
+    origin = store.read_json(metrics).get("init_origin") if metrics.is_file() else None
+    return (init, origin) if origin else None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from benchbridge import registry
 from benchbridge.errors import UserError
+from benchbridge.sources import SourceSpec, TargetSpec, check_layout
 
 
 class Strict(BaseModel):
@@ -174,9 +175,14 @@ class Manifest(Strict):
     name: str
     description: str = ""
     output_dir: str
-    dataset: Component
+    dataset: Component | None = Field(None, description="The dataset (required with splits; with targets, the "
+                                      "default of every source and target that names none).")
     model: Component
-    splits: list[SplitSpec] = Field(min_length=1)
+    splits: list[SplitSpec] | None = Field(None, min_length=1, description="The paper's A/B halves of the "
+                                           "dataset (or give sources and targets instead).")
+    sources: list[SourceSpec] | None = Field(None, min_length=1, description="Source networks (with targets).")
+    targets: list[TargetSpec] | None = Field(None, min_length=1, description="Target tasks: every source is "
+                                             "transferred to every target (instead of splits).")
     conditions: list[ConditionRef] = Field(default_factory=lambda: list(BUILTIN_CONDITIONS))
     layers: list[int] | None = Field(None, description="Values of n (default: every cut point).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
@@ -264,18 +270,22 @@ class ResolvedManifest:
     def __init__(self, manifest: Manifest, file: str | None) -> None:
         self.file = file
         self.raw = manifest
-        self.dataset = self._component("dataset", manifest.dataset, "dataset")
+        check_layout(manifest, file)
+        self.dataset = (self._component("dataset", manifest.dataset, "dataset")
+                        if manifest.dataset is not None else None)
         self.model = self._component("model", manifest.model, "model")
         self.executor = self._component("executor", manifest.execution.executor, "execution.executor")
         self.loggers = [self._component("logger", c, f"execution.loggers.{i}")
                         for i, c in enumerate(manifest.execution.loggers)]
-        self.splits = [self._component("split", s, f"splits.{i}") for i, s in enumerate(manifest.splits)]
+        self.splits = [self._component("split", s, f"splits.{i}") for i, s in enumerate(manifest.splits or [])]
         self.conditions = [self._conditions(s.conditions, f"splits.{i}.conditions")
-                           if s.conditions is not None else None for i, s in enumerate(manifest.splits)]
+                           if s.conditions is not None else None for i, s in enumerate(manifest.splits or [])]
         self.default_conditions = self._conditions(manifest.conditions, "conditions")
         # the halves whose base network is listed as a condition (trained even when nothing copies from it)
         self.listed_bases = [{r[-1] for r in (s.conditions if s.conditions is not None else manifest.conditions)
-                              if isinstance(r, str) and r in BASE_CONDITIONS} for s in manifest.splits]
+                              if isinstance(r, str) and r in BASE_CONDITIONS} for s in manifest.splits or []]
+        self.task_datasets = self._task_datasets()  # source/target name -> its dataset (sources and targets)
+        self.task_training = self._task_training()  # source/target name -> its training recipe
         if manifest.training.schedule.name == "plateau" and manifest.evaluation.holdout is None:
             raise UserError("the plateau schedule decides on held-out training images, and evaluation.holdout "
                             "is not set.", file=file, key="evaluation.holdout",
@@ -309,16 +319,60 @@ class ResolvedManifest:
         """Pickles (for worker processes and cluster jobs) as its resolved dict, validated again once on load."""
         return resolve, (self.to_dict(), self.file)
 
+    def _tasks(self) -> list[tuple[str, SourceSpec | TargetSpec]]:
+        """Every trained source and every target, with its manifest key (e.g. "targets.2")."""
+        return [(f"{kind}.{i}", spec) for kind in ("sources", "targets")
+                for i, spec in enumerate(getattr(self.raw, kind) or []) if getattr(spec, "checkpoint", None) is None]
+
+    def _task_datasets(self) -> dict[str, tuple[registry.Entry, BaseModel]]:
+        """Each trained source's and each target's dataset, its options validated (its own, else the manifest's)."""
+        out = {}
+        for key, spec in self._tasks():
+            if spec.dataset is not None:
+                out[spec.name] = self._component("dataset", spec.dataset, f"{key}.dataset")
+            elif self.dataset is not None:
+                out[spec.name] = self.dataset
+            else:
+                raise UserError(f"{key.split('.')[0][:-1]} '{spec.name}' names no dataset and the manifest has none.",
+                                file=self.file, key=f"{key}.dataset",
+                                hint="Give it a dataset (name and options), or set the manifest's dataset.")
+        return out
+
+    def _task_training(self) -> dict[str, Training]:
+        """Each trained source's and target's training: the manifest's, with the keys it sets replaced."""
+        out = {}
+        for key, spec in self._tasks():
+            out[spec.name] = self.raw.training
+            if not spec.training:
+                continue
+            base = self.raw.training.model_dump(exclude_unset=True)
+            if {"epochs", "iterations"} & set(spec.training):
+                base.pop("epochs", None), base.pop("iterations", None)
+            try:
+                out[spec.name] = Training.model_validate({**base, **spec.training})
+            except ValidationError as exc:
+                raise UserError(registry.format_validation_error(exc, f"{key}.training"), file=self.file,
+                                hint="Its keys are those of training.") from None
+            if out[spec.name].schedule.name == "plateau" and self.raw.evaluation.holdout is None:
+                raise UserError("the plateau schedule needs evaluation.holdout, which is not set.", file=self.file,
+                                key=f"{key}.training.schedule", hint="Set evaluation.holdout (e.g. 0.1).")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """The manifest with every default and every plugin option filled in (saved with the results)."""
         data = self.raw.model_dump(mode="json")
-        data["dataset"]["options"] = self.dataset[1].model_dump(mode="json")
+        if self.dataset is not None:
+            data["dataset"]["options"] = self.dataset[1].model_dump(mode="json")
         data["model"]["options"] = self.model[1].model_dump(mode="json")
         data["execution"]["executor"]["options"] = self.executor[1].model_dump(mode="json")
         for i, (_, opts) in enumerate(self.loggers):
             data["execution"]["loggers"][i]["options"] = opts.model_dump(mode="json")
         for i, (_, opts) in enumerate(self.splits):
             data["splits"][i]["options"] = opts.model_dump(mode="json")
+        for kind in ("sources", "targets"):
+            for spec in data.get(kind) or []:
+                if spec.get("dataset") is not None:
+                    spec["dataset"]["options"] = self.task_datasets[spec["name"]][1].model_dump(mode="json")
         return data
 
     def to_yaml(self) -> str:

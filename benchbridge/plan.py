@@ -7,8 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from benchbridge import pairs
 from benchbridge.errors import UserError, within
-from benchbridge.manifest import Condition, ResolvedManifest
+from benchbridge.manifest import BASE_CONDITIONS, Condition, ResolvedManifest
 from benchbridge.splits import Split
 
 
@@ -29,6 +30,7 @@ class Run:
     depends_on: list[str]
     also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition, split_kind) labels
     split_kind: str = "other"  # random, dissimilar or other: what the split plugin declared
+    data_from: str | None = None  # sources and targets: the source or target whose dataset it trains on
 
     @property
     def train_classes(self) -> list[int]:
@@ -77,6 +79,8 @@ def _set_only(section: dict[str, Any]) -> dict[str, Any]:
 
 def make_plan(m: ResolvedManifest) -> list[Run]:
     """Base networks first, then the transfer runs that copy from them; duplicates merged by id."""
+    if m.raw.targets is not None:
+        return make_pair_plan(m)
     classes = _describe(m)
     common = _common(m)
     n_cuts = _num_cut_points(m)
@@ -153,3 +157,76 @@ def _add(runs: dict[str, Run], run: Run) -> None:
 
 def plan_to_json(plan: list[Run]) -> list[dict[str, Any]]:
     return [r.to_dict() for r in plan]
+
+
+# --- sources and targets: every source to every target --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairRuns:
+    """What every run of one (source, target) pair and seed shares."""
+
+    label: str
+    seed: int
+    classes: dict[str, list[int]]  # {"A": the source's classes ([] for a checkpoint), "B": the target's}
+    source_ids: dict[str, str]  # "A": the source's run id (or checkpoint id), "B": the target's base network
+    from_checkpoint: bool
+    target: str
+    common: dict[str, Any]  # the target's _common
+
+
+def make_pair_plan(m: ResolvedManifest) -> list[Run]:
+    """Per seed: each trained source once, each target's base network once, then every (source, target) pair's
+    transfer runs; a network that several pairs share is one run with several labels."""
+    tasks = pairs.tasks(m)
+    ckpts = pairs.checkpoints(m)
+    layers = _layers(m, _num_cut_points(m))
+    conditions = m.default_conditions
+    listed = {r[-1] for r in m.raw.conditions if isinstance(r, str) and r in BASE_CONDITIONS}
+    wants_source = "A" in listed or any(c.source == "A" for c, _ in conditions)
+    common = {name: _common(pairs.task_view(m, name)) for name in tasks}
+    ckpt_ids = {name: checkpoint_id(m, c) for name, c in ckpts.items()}
+    runs: dict[str, Run] = {}
+    transfers: list[Run] = []
+    for seed in m.raw.seeds:
+        for pair in pairs.pairs_of(m.raw.model_dump()):
+            target, source = tasks[pair.target], tasks.get(pair.source)  # source None: a checkpoint
+            classes = {"A": list(source.classes) if source else [], "B": list(target.classes)}
+            base_b = _pair_base(common[target.name], pair.label, seed, "B", classes, target.name)
+            source_id = ckpt_ids.get(pair.source, "")
+            if source is not None:
+                base_a = _pair_base(common[source.name], pair.label, seed, "A", classes, source.name)
+                source_id = base_a.id
+                if wants_source:
+                    _add(runs, base_a)
+            _add(runs, base_b)
+            spec = PairRuns(pair.label, seed, classes, {"A": source_id, "B": base_b.id}, source is None,
+                            target.name, common[target.name])
+            transfers += [_pair_transfer(spec, n, cond, copts.model_dump(mode="json"))
+                          for n in layers for cond, copts in conditions]
+    for run in transfers:
+        _add(runs, run)
+    return list(runs.values())
+
+
+def checkpoint_id(m: ResolvedManifest, ckpt: pairs.Checkpoint) -> str:
+    """A checkpoint source's id: its content (and its initialisation's), never its path, and the model it fits."""
+    return run_id({"checkpoint": ckpt.sha256, "format": ckpt.format, "init": ckpt.init_sha256 or "fresh_draw",
+                   "model": _common(m)["model"]})
+
+
+def _pair_base(common: dict[str, Any], label: str, seed: int, half: str, classes: dict[str, list[int]],
+               task: str) -> Run:
+    """A trained source (half A) or a target's own base network (half B): defined like the paper's bases."""
+    rid = run_id({**common, "classes": classes[half], "seed": seed, "strategy": "scratch"})
+    return Run(rid, f"base{half}", 0, label, seed, "scratch", {}, half, classes, None, [], data_from=task)
+
+
+def _pair_transfer(p: PairRuns, n: int, cond: Condition, options: dict[str, Any]) -> Run:
+    """A run on the target whose first n blocks come from the source (A), the target's base (B) or nowhere."""
+    source = p.source_ids[cond.source] if cond.source else None
+    rid = run_id({**p.common, "classes": p.classes["B"], "seed": p.seed, "strategy": cond.strategy,
+                  "strategy_options": options, "n": n, "source": source})
+    planned = source is not None and not (cond.source == "A" and p.from_checkpoint)  # a checkpoint is no run
+    return Run(rid, cond.name, n, p.label, p.seed, cond.strategy, options, "B", p.classes, source,
+               [source] if planned and source else [], data_from=p.target)

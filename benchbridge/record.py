@@ -62,6 +62,10 @@ class RunRecord(BaseModel):
                                    "dissimilar or other.")
     seed: int
     source: str | None = Field(None, description="Run id of the network the first n blocks come from.")
+    init_origin: Literal["trained", "file", "fresh_draw"] | None = Field(
+        None, description="A source network's initialisation (init.pt beside weights.pt): trained (benchbridge "
+        "trained it from that init.pt), file (a checkpoint source's init file), fresh_draw (drawn from the model's "
+        "own initialiser: the checkpoint's true one is unknown).")
     # outcome
     top1: float
     top5: float
@@ -107,7 +111,8 @@ class RunRecord(BaseModel):
         return strict(self.model_dump(exclude_none=True))
 
 
-IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "split", "split_kind", "seed", "source")
+IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "split", "split_kind", "seed", "source",
+            "init_origin")
 OUTCOME = ("top1", "top5", "top1_best_k", "best_k", "iterations", "images_seen", "trainable_params",
            "skipped_samples", "health", "health_reason", "stop_reason", "stopped_at", "planned_iterations", "lr_drops",
            "holdout_top1", "holdout_top5", "holdout_images")

@@ -59,6 +59,12 @@ def unhealthy(results: list[Result]) -> list[Result]:
     return [r for r in results if r.health not in (None, "ok")]
 
 
+def record_by_id(out: Path, run_id: str) -> RunRecord | None:
+    """The record of the finished run `run_id` of the results directory `out` (None while it is not finished)."""
+    path = store.run_dir(out, run_id) / store.METRICS_FILE
+    return read_record(path) if path.is_file() else None
+
+
 def record_of(out: Path, run: Run) -> RunRecord | None:
     """The record of a finished run (None while it is not finished)."""
     path = store.run_dir(out, run.id) / store.METRICS_FILE

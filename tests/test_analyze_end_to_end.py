@@ -41,8 +41,9 @@ def test_only_the_t_metric_network_keeps_its_initialisation(analysed):
     assert list(chosen) == [("random-s1", 0)]  # the dissimilar split has no AnB+ or BnB+
     run = chosen["random-s1", 0]
     assert run.condition == "AnB+" and run.n == 7
-    with_init = [r.id for r in plan if (store.run_dir(out, r.id) / store.INIT_FILE).is_file()]
-    assert with_init == [run.id]
+    with_init = {r.id for r in plan if (store.run_dir(out, r.id) / store.INIT_FILE).is_file()}
+    # the T-metric network, and every base network (a source keeps the initialisation it started from: Chen's θ_r)
+    assert with_init == {r.id for r in plan if r.condition in ("baseA", "baseB")} | {run.id}
     with_weights = {r.id for r in plan if (store.run_dir(out, r.id) / store.WEIGHTS_FILE).is_file()}
     assert with_weights == {r.id for r in plan if r.condition in ("baseA", "baseB")} | {run.id}
     init = torch.load(store.run_dir(out, run.id) / store.INIT_FILE, weights_only=True)

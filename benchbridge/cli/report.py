@@ -68,13 +68,7 @@ def _print_summary(rep: Any) -> None:
     """The verdicts, warnings and where the files are, for the terminal."""
     for g in rep.grids:
         out_console.print(f"\n[bold]{g.grid.name}[/]: {g.grid.describe()}, {g.grid.n_cuts} cut points", highlight=False)
-        table = Table("#", "finding", "verdict", "numbers", title="the paper's findings on this grid",
-                      title_justify="left", show_lines=True)
-        for f in g.findings:
-            style = VERDICT_STYLE.get(f.verdict, "")
-            table.add_row(str(f.number), f.claim, f"[{style}]{f.verdict}[/]",
-                          f"rule: {f.rule}\n" + "\n".join(f.evidence))
-        out_console.print(table)
+        out_console.print(_findings(g) if g.pairs is None else _gains(g))
         if g.health:
             err_console.print(f"[red]unhealthy:[/] {len(g.health)} run(s) diverged, did not learn or were blocked "
                               "by one: their numbers are not results (see the report's Run health section).")
@@ -91,6 +85,29 @@ def _print_summary(rep: Any) -> None:
         err_console.print(f"{name}: {path}", highlight=False)
     for fig in [f for g in rep.grids for f in g.figures] + rep.figures:
         err_console.print(f"figure: {fig.png}", highlight=False)
+
+
+def _findings(g: Any) -> Table:
+    table = Table("#", "finding", "verdict", "numbers", title="the paper's findings on this grid",
+                  title_justify="left", show_lines=True)
+    for f in g.findings:
+        style = VERDICT_STYLE.get(f.verdict, "")
+        table.add_row(str(f.number), f.claim, f"[{style}]{f.verdict}[/]", f"rule: {f.rule}\n" + "\n".join(f.evidence))
+    return table
+
+
+def _gains(g: Any) -> Table:
+    """Sources and targets: per n, the pair whose transfer gains most over its target's own base network."""
+    table = Table("n", "frozen: gains most", "fine-tuned: gains most", title="sources and targets: top-1 relative "
+                  "to each target's base network, minus 1", title_justify="left")
+    best = {kind: {r["n"]: r for r in rows} for kind, rows in g.pairs["gains"].items()}
+    for n in sorted({n for rows in best.values() for n in rows}):
+        cells = []
+        for kind in ("frozen", "fine-tuned"):
+            r = best[kind].get(n)
+            cells.append(f"{r['best']} ({r['gains'][r['best']]:+.3f})" if r and r["best"] else "")
+        table.add_row(str(n), *cells)
+    return table
 
 
 def _check_tolerance(value: float) -> None:

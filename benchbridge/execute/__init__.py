@@ -12,6 +12,7 @@ from benchbridge.execute import distributed
 from benchbridge.execute.devices import check_devices, wanted_device
 from benchbridge.execute.context import Events, NoEvents
 from benchbridge.execute.job import Job, OutputLock, prepare_output, start_job
+from benchbridge.execute.sources import prepare_sources
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run
 
@@ -43,6 +44,7 @@ def execute_plan(m: ResolvedManifest, plan: list[Run], events: Any = None,
         out = prepare_output(m, output_dir)
         with OutputLock(out):
             job = start_job(m, plan, out, events)
+            prepare_sources(m, plan, out)  # sources and targets: checkpoints written, target images checked
             distributed.barrier()
             entry, options = m.executor
             entry.obj.execute(job, options)

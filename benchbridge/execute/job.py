@@ -16,6 +16,7 @@ from benchbridge.data.base import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
 from benchbridge.execute.context import Events, NoEvents, RunContext
+from benchbridge.execute.sources import task_setup
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.models.construct import initial_network
@@ -141,12 +142,13 @@ class Job:
         threads = m.raw.execution.threads
         if threads:
             torch.set_num_threads(threads)
-        setup = RunSetup(m, self.dataset(), self.output_dir, self.device())
+        setup = RunSetup(m, self.dataset(), self.output_dir, self.device()) if run.data_from is None else \
+            task_setup(m, run, self.output_dir, self.device())  # sources and targets: its own dataset
         finetuned = run.id in {r.id for r in finetuned_runs(self.plan).values()}
         save = m.raw.execution.save_weights == "all" or self.is_source(run) or finetuned or run.n == 0
         if distributed.is_main():
             store.write_json(store.run_dir(self.output_dir, run.id) / store.RUN_FILE, run.to_dict())
-            if finetuned:
+            if finetuned or (save and run.strategy == "scratch"):  # a source keeps its initialisation (T-metric)
                 _save_init(run, setup)
         self.events.started(run)
         context = context or self.context(run)

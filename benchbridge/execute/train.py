@@ -341,6 +341,8 @@ def train_run(run: Run, setup: RunSetup, save_weights: bool, context: RunContext
     if save_weights:
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         store.atomic_write(out / store.WEIGHTS_FILE, lambda p: torch.save(state, p))
+    if save_weights and run.strategy == "scratch":  # sources and targets: a trained source's init.pt is its own
+        record = record.model_copy(update={"init_origin": "trained"})
     write_record(out, record)
     trainer.context.log_record(record)
     checkpoint.path_of(setup.output_dir, run.id).unlink(missing_ok=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbridge import registry
-from benchbridge.report import analysis, convergence, figures, findings, tables
+from benchbridge.report import analysis, convergence, figures, findings, pairs, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
@@ -28,6 +28,7 @@ class GridReport:
     figures: list[Figure] = field(default_factory=list)
     analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
     health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
+    pairs: dict[str, Any] | None = None  # sources and targets: per-target tables and gains (None for splits)
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -40,7 +41,7 @@ class GridReport:
                 "analysis": None if self.analysis is None else {k: self.analysis[k]
                                                                 for k in ("correlations", "cost", "figure")},
 
-                "health": self.health}
+                "health": self.health, "pairs": self.pairs}
 
 
 @dataclass
@@ -67,7 +68,8 @@ class Report:
 def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
-                      analysis=analysis.load(grid.path), health=tables.health(grid))
+                      analysis=analysis.load(grid.path), health=tables.health(grid),
+                      pairs=pairs.summary(grid) if pairs.is_pair_grid(grid) else None)
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
@@ -81,7 +83,11 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
         fig_dir = out / "figures"
         for i, g in enumerate(grids):
             sub = fig_dir / f"{i}-{_slug(g.grid.name)}" if compare else fig_dir
-            g.figures = figures.grid_figures(g.grid, sub, reference)
+            if g.pairs is None:
+                g.figures = figures.grid_figures(g.grid, sub, reference)
+            else:  # the paper's Figures 2 and 3 are about splits: the many-target figure instead
+                drawn = [pairs.many_target_figure(g.grid, sub), figures.convergence_figure(g.grid, sub)]
+                g.figures = [f for f in drawn if f is not None]
         if compare:
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)
             report.figures = [fig] if fig else []

@@ -9,6 +9,7 @@ from benchbridge.report import analysis
 from benchbridge.report.build import GridReport, Report
 from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
+from benchbridge.report.pairs import COLUMNS
 from benchbridge.report.reference import LABEL
 from benchbridge.report.stats import t975
 
@@ -144,12 +145,70 @@ def analysis_blocks(g: GridReport) -> list[Block]:
             Para(analysis.cost_text(g.analysis))]
 
 
+def _num(v: float | None, signed: bool = False) -> str:
+    return "" if v is None else (f"{v:+.3f}" if signed else f"{v:.3f}")
+
+
+def _flag(row: dict[str, Any], condition: str) -> str:
+    return f" {UNHEALTHY_MARK}" if condition in row.get("unhealthy", ()) else ""
+
+
+def pair_tables(g: GridReport) -> list[Table]:
+    """Per (source, target): each transfer condition's top-1 against n, then frozen and fine-tuned relative to the
+    target's own base network (n = 0)."""
+    assert g.pairs is not None
+    out = []
+    for p in g.pairs["pairs"]:
+        rows = [r for r in g.pairs["rows"] if r["pair"] == p["label"]]
+        conds = [(c, name) for c, name in COLUMNS if any(r["top1"][c] is not None for r in rows)]
+        rel = [(c, name) for c, name in conds if c in ("AnB", "AnB+")]
+        base = rows[0]["base"] if rows else None
+        body = [["0 (target's base)"] + [_num(base)] * len(conds) + ["1.000"] * len(rel)]
+        body += [[str(r["n"])] + [_num(r["top1"][c]) + _flag(r, c) for c, _ in conds]
+                 + [_num(r["relative"][c]) + _flag(r, c) for c, _ in rel] for r in rows]
+        header = ["n"] + [name for _, name in conds] + [f"{name} / base" for _, name in rel]
+        mark = f"; {UNHEALTHY_MARK}: unhealthy (see Run health), not a result" if any(r["unhealthy"] for r in rows) \
+            else ""
+        out.append(Table(header, body, f"source {p['source']} → target {p['target']}: top-1 on the target's "
+                                       f"validation images; n = 0 is the target's own base network ({_num(base)})"
+                                       + mark))
+    return out
+
+
+def gains_tables(g: GridReport) -> list[Table]:
+    """Which target gains most at which depth: gain over its own base network, per pair and n (★: the most)."""
+    assert g.pairs is not None
+    labels = [p["label"] for p in g.pairs["pairs"]]
+    out = []
+    for kind, rows in g.pairs["gains"].items():
+        if not rows:
+            continue
+        body = [[str(r["n"])] + [_num(r["gains"].get(k), signed=True) + (" ★" if k == r["best"] else "")
+                                 for k in labels] + [r["best"] or ""] for r in rows]
+        out.append(Table(["n"] + labels + ["gains most"], body, f"{kind} transfer: top-1 relative to the target's "
+                         "own base network, minus 1 (★ the pair that gains most at this n)"))
+    return out
+
+
+def pair_blocks(g: GridReport) -> list[Block]:
+    """The sources-and-targets section: the many-target figure's numbers, per target and per depth."""
+    return [Heading("Sources and targets", 3),
+            Para("Every source is transferred to every target; frozen = the source's first n blocks kept fixed "
+                 "(AnB), fine-tuned = trained on (AnB+), selffer = the target's own base network's blocks (BnB, "
+                 "BnB+). Relative values divide by the target's own base network."),
+            *pair_tables(g), Heading("Which target gains most at which depth", 3), *gains_tables(g)]
+
+
 def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     grid = g.grid
     blocks: list[Block] = [Heading(f"{grid.name}", 2),
                            Para(f"{grid.describe()}; {grid.n_cuts} cut points; results in {grid.path}; "
                                 f"split families: {', '.join(grid.families)}.")]
-    blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
+    if g.pairs is None:
+        blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
+    else:
+        blocks += [Para("The paper's six findings are about A/B splits of one dataset: this grid of sources and "
+                        "targets has no verdicts; see Sources and targets.")]
     blocks += [b for b in health_blocks(g) if isinstance(b, Para) and b.warning]
     blocks += [b for b in convergence_blocks(g) if isinstance(b, Para)]
     counts = {r["top1"]["count"] for r in g.table if r["condition"] == "baseB" and r["top1"]}
@@ -163,8 +222,11 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
                            "instead of a confidence interval (`--tolerance` changes it)."))
     blocks += [Heading("Figures", 3), *g.figures]
     blocks += [Heading("Top-1 per condition and n", 3), *grid_table(g), *grid_table(g, relative=True)]
-    blocks += [Heading("Table 1: boost of AnB+", 3), table1(g, report.reference is not None)]
-    blocks += [Heading("Transfer gap", 3), gap_table([g])]
+    if g.pairs is None:
+        blocks += [Heading("Table 1: boost of AnB+", 3), table1(g, report.reference is not None)]
+        blocks += [Heading("Transfer gap", 3), gap_table([g])]
+    else:
+        blocks += pair_blocks(g)
     blocks += [Heading("Convergence of the base networks", 3), *[b for b in convergence_blocks(g)
                                                                  if isinstance(b, Table)]]
     blocks += analysis_blocks(g)

@@ -1,0 +1,218 @@
+"""Sources and targets resolved for planning: each task's classes, each checkpoint file checked and hashed, the
+(source, target) pairs, and the manifest as one run sees it (its source's or its target's dataset).
+
+Run ids: a trained source and a target's own networks are defined like the paper's base networks (dataset,
+classes, data, model, training, seed), so one network serves every pair it belongs to; a checkpoint source enters
+the ids of the runs that copy from it by its content hash (`checkpoint_id`), never by its path.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from benchbridge.errors import UserError, within
+from benchbridge.manifest import Component, ResolvedManifest
+from benchbridge.sources import SourceSpec, TargetSpec
+
+CHUNK = 1 << 20
+MIN_CLASSES = 2
+
+
+@dataclass(frozen=True)
+class Task:
+    """A trained source or a target: the classes of its dataset it trains on."""
+
+    name: str
+    key: str  # e.g. "targets.2": where the manifest states it
+    classes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint source: its weights file (and initialisation file), by content."""
+
+    name: str
+    key: str
+    path: Path
+    sha256: str
+    format: Literal["benchbridge", "model"]  # weights.pt's keys (blocks.*, head.*), or the model plugin's own
+    init: Path | None
+    init_sha256: str | None
+    init_format: str | None
+
+    @property
+    def init_origin(self) -> str:
+        """file: the initialisation given in the manifest; fresh_draw: one drawn from the model's initialiser."""
+        return "fresh_draw" if self.init is None else "file"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (source, target) pair: its label names both in run labels, tables and figures."""
+
+    label: str
+    source: str
+    target: str
+
+
+def pair_label(source: str, target: str) -> str:
+    return f"{source}->{target}"
+
+
+def pairs_of(manifest: dict[str, Any]) -> list[Pair]:
+    """The pairs of a manifest (a saved manifest.yaml's dict too), sources outer, targets inner; [] for splits."""
+    return [Pair(pair_label(s["name"], t["name"]), s["name"], t["name"])
+            for s in manifest.get("sources") or [] for t in manifest.get("targets") or []]
+
+
+def spec_of(m: ResolvedManifest, name: str) -> tuple[str, SourceSpec | TargetSpec]:
+    """The manifest key (e.g. "sources.0") and the spec of a source or target."""
+    for kind in ("sources", "targets"):
+        for i, spec in enumerate(getattr(m.raw, kind) or []):
+            if spec.name == name:
+                return f"{kind}.{i}", spec
+    raise KeyError(name)
+
+
+def task_view(m: ResolvedManifest, name: str) -> ResolvedManifest:
+    """The manifest as a run of this source or target sees it: its dataset and its images_per_class."""
+    _, spec = spec_of(m, name)
+    entry_opts = m.task_datasets[name]
+    given = spec.dataset if spec.dataset is not None else m.raw.dataset
+    assert given is not None  # the manifest checked that every task has a dataset
+    view = copy.copy(m)
+    view.dataset = entry_opts
+    per_class = getattr(spec, "images_per_class", None) or m.raw.data.images_per_class
+    view.raw = m.raw.model_copy(update={
+        "dataset": Component(name=given.name, options=dict(given.options)), "training": m.task_training[name],
+        "data": m.raw.data.model_copy(update={"images_per_class": per_class})})
+    return view
+
+
+def tasks(m: ResolvedManifest) -> dict[str, Task]:
+    """Every trained source and every target with its classes (default: all of its dataset's), checked."""
+    out = {}
+    for name, (entry, opts) in m.task_datasets.items():
+        key, spec = spec_of(m, name)
+        try:
+            infos = entry.obj.describe(opts)
+        except UserError as exc:
+            raise within(exc, f"{key}.dataset.options", m.file) from None
+        out[name] = Task(name, key, _classes(m, key, spec, len(infos)))
+    return out
+
+
+def _classes(m: ResolvedManifest, key: str, spec: SourceSpec | TargetSpec, available: int) -> tuple[int, ...]:
+    classes = sorted(set(spec.classes)) if spec.classes is not None else list(range(available))
+    bad = [c for c in classes if not 0 <= c < available]
+    if bad:
+        raise UserError(f"class indices {bad[:10]} are outside its dataset's 0..{available - 1}.", file=m.file,
+                        key=f"{key}.classes")
+    if len(classes) < MIN_CLASSES:
+        kind = key.split(".")[0][:-1]
+        raise UserError(f"{kind} '{spec.name}' has {len(classes)} class; a classifier needs at least "
+                        f"{MIN_CLASSES}.", file=m.file, key=f"{key}.classes" if spec.classes else f"{key}.dataset",
+                        hint="Give it two or more classes.")
+    return tuple(classes)
+
+
+# --- checkpoint sources -----------------------------------------------------------------------------------------
+
+
+def checkpoints(m: ResolvedManifest) -> dict[str, Checkpoint]:
+    """Every checkpoint source, its files hashed and checked against the model's blocks."""
+    out = {}
+    for i, spec in enumerate(m.raw.sources or []):
+        if spec.checkpoint is None:
+            continue
+        key = f"sources.{i}"
+        path = Path(spec.checkpoint).expanduser()
+        init = Path(spec.init).expanduser() if spec.init is not None else None
+        fmt = check_weights(m, path, f"{key}.checkpoint")
+        init_fmt = check_weights(m, init, f"{key}.init") if init is not None else None
+        out[spec.name] = Checkpoint(spec.name, key, path, file_sha256(path), fmt,  # type: ignore[arg-type]
+                                    init, file_sha256(init) if init else None, init_fmt)
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_state(path: Path, key: str, file: str | None) -> dict[str, Any]:
+    """A state dict from a local file (.pt/.pth via torch.load with weights_only, or .safetensors)."""
+    import torch
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state: Any = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise UserError(f"cannot read '{path}' as a weights file ({type(exc).__name__}: {exc}).", file=file,
+                        key=key, hint="Give a state dict saved with torch.save (or a .safetensors file).") from None
+    for wrapper in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"'{path}' does not hold a state dict (a mapping of names to tensors).", file=file, key=key)
+    return state
+
+
+def check_weights(m: ResolvedManifest, path: Path, key: str) -> str:
+    """"benchbridge" (keys blocks.*: checked against the model's blocks) or "model" (the plugin's own format,
+    loaded by the model plugin's `checkpoint` option); a mismatch is a UserError naming the first difference."""
+    state = load_state(path, key, m.file)
+    entry, opts = m.model
+    name = m.raw.model.name
+    if any(k.startswith("blocks.") for k in state):
+        expected = block_shapes(m)
+        got = {k: tuple(v.shape) for k, v in state.items() if k.startswith("blocks.")}
+        problem = _first_difference(expected, got)
+        if problem:
+            raise UserError(f"checkpoint '{path}' does not fit model '{name}' with these model.options: {problem}.",
+                            file=m.file, key=key, hint="Use weights of the same architecture and width (the "
+                            "model and model.options it was trained with).")
+        return "benchbridge"
+    if "checkpoint" in type(opts).model_fields:
+        try:
+            entry.obj.create(name, opts.model_copy(update={"checkpoint": path}), MIN_CLASSES)
+        except UserError as exc:
+            raise UserError(exc.detail, file=m.file, key=key, hint=exc.hint) from None
+        return "model"
+    raise UserError(f"'{path}' is not a state dict of model '{name}': no key starts with 'blocks.' (benchbridge's "
+                    f"weights.pt), and the model plugin reads no checkpoint format of its own.", file=m.file, key=key,
+                    hint="Give a weights.pt that benchbridge saved for this model.")
+
+
+def block_shapes(m: ResolvedManifest) -> dict[str, tuple[int, ...]]:
+    """Shape of every parameter and buffer of the model's blocks (built on the meta device: no memory, no init)."""
+    import torch
+
+    entry, opts = m.model
+    with torch.device("meta"):
+        net = entry.obj.create(m.raw.model.name, opts, MIN_CLASSES)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items() if k.startswith("blocks.")}
+
+
+def _first_difference(expected: dict[str, tuple[int, ...]], got: dict[str, tuple[int, ...]]) -> str | None:
+    missing = [k for k in expected if k not in got]
+    if missing:
+        return f"it lacks {missing[0]} ({len(missing)} of the model's block tensors missing)"
+    extra = [k for k in got if k not in expected]
+    if extra:
+        return f"it has {extra[0]}, which the model lacks ({len(extra)} such tensors)"
+    for k, shape in expected.items():
+        if got[k] != shape:
+            return f"{k} is {list(got[k])} in the file and {list(shape)} in the model"
+    return None

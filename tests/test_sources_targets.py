@@ -1,0 +1,376 @@
+"""Transfer from any source to any target: manifests, plans, run ids, checkpoint sources, bad input."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from benchbridge.manifest import load_manifest
+from benchbridge.plan import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# sha256 of the comma-joined sorted run ids, computed on the code before sources and targets existed (99d7914)
+PINNED = {
+    "yosinski2014": (143, "3ffce585eb6c4d5d2a56e531a8993836683d33fbcc5a08a92633469ed8948147"),
+    "quickstart": (46, "f8e89979457ad1c1d0db935be503a1256f7fb7ff2ade446331f7acc5e868f456"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_existing_manifests_keep_their_run_ids(name):
+    ids = sorted(r.id for r in make_plan(load_manifest(ROOT / "manifests" / f"{name}.yaml")))
+    assert (len(ids), hashlib.sha256(",".join(ids).encode()).hexdigest()) == PINNED[name]
+
+
+# --- a small sources-and-targets manifest on generated data ------------------------------------------------------
+
+import json  # noqa: E402
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from benchbridge import store  # noqa: E402
+from benchbridge.cli import main  # noqa: E402
+from benchbridge.results import load_results  # noqa: E402
+
+MODEL = {"name": "alexnet", "options": {"input_size": 16, "width": 0.0625, "fc_width": 16}}
+
+
+def synthetic(root: Path, classes: int = 6, seed: int = 0, size: int = 16) -> dict:
+    return {"name": "synthetic", "options": {"classes": classes, "image_size": size, "train_per_class": 12,
+                                             "val_per_class": 4, "seed": seed, "root": str(root)}}
+
+
+def pair_manifest(tmp_path: Path, **changes) -> dict:
+    data = {
+        "name": "pairs", "output_dir": str(tmp_path / "out"), "model": MODEL,
+        "dataset": synthetic(tmp_path / "data-a"),
+        "sources": [{"name": "src", "classes": [0, 1, 2]}],
+        "targets": [{"name": "near", "classes": [3, 4, 5]},
+                    {"name": "far", "dataset": synthetic(tmp_path / "data-b", classes=4, seed=3),
+                     "images_per_class": 8}],
+        "conditions": ["baseA", "baseB", "AnB", "AnB+"], "layers": [2],
+        "training": {"batch_size": 6, "epochs": 1},
+        "execution": {"device": "cpu", "threads": 1, "on_unhealthy": "train"},
+    }
+    data.update(changes)
+    return data
+
+
+def write(tmp_path: Path, data: dict, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def plan_of(path: Path) -> list[dict]:
+    result = invoke("plan", path, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_one_source_serves_two_targets_with_one_training(tmp_path):
+    path = write(tmp_path, pair_manifest(tmp_path))
+    runs = plan_of(path)
+    sources = [r for r in runs if r["condition"] == "baseA"]
+    assert len(sources) == 1  # one network for both pairs, labelled with both
+    labels = {sources[0]["split"]} | {a["split"] for a in sources[0]["also"]}
+    assert labels == {"src->near", "src->far"}
+    copies = [r for r in runs if r["condition"] in ("AnB", "AnB+")]
+    assert {r["split"] for r in copies} == {"src->near", "src->far"}
+    assert {r["source"] for r in copies} == {sources[0]["id"]}
+    bases = {r["data_from"]: r for r in runs if r["condition"] == "baseB"}
+    assert set(bases) == {"near", "far"} and bases["far"]["classes"]["B"] == [0, 1, 2, 3]
+
+    result = invoke("run", path)
+    assert result.exit_code in (0, 3), result.output  # 3: one epoch on 36 images may not learn; not tested here
+    out = tmp_path / "out"
+    results = load_results(out)
+    assert all(r.record is not None for r in results)
+    trained_sources = [r for r in results if r.record.condition == "baseA"]
+    assert len(trained_sources) == 1 and trained_sources[0].record.init_origin == "trained"
+    folder = store.run_dir(out, sources[0]["id"])
+    assert (folder / store.INIT_FILE).is_file() and (folder / store.WEIGHTS_FILE).is_file()
+    from benchbridge.execute.sources import source_initialisation
+
+    assert source_initialisation(out, sources[0]["id"]) == (folder / store.INIT_FILE, "trained")
+    far = bases["far"]["id"]
+    assert load_results(out) and next(r for r in results if r.run.id == far).record.images_seen == 4 * 8
+
+
+# --- checkpoint sources ------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, seed: int = 1, **options) -> Path:
+    from benchbridge.models import create_model
+
+    torch.manual_seed(seed)
+    net = create_model(MODEL["name"], 5, **{**MODEL["options"], **options})
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def checkpoint_manifest(tmp_path: Path, ckpt: Path, **source) -> dict:
+    return pair_manifest(tmp_path, sources=[{"name": "given", "checkpoint": str(ckpt), **source}],
+                         targets=[{"name": "near", "classes": [3, 4, 5]}],
+                         conditions=["baseB", "AnB", "AnB+"], layers=[2])
+
+
+def test_a_checkpoint_enters_run_ids_by_content_not_by_path(tmp_path):
+    ckpt = save_checkpoint(tmp_path / "w.pt")
+    ids = {(r["condition"], r["n"]): r["id"] for r in plan_of(write(tmp_path, checkpoint_manifest(tmp_path, ckpt)))}
+    renamed = ckpt.rename(tmp_path / "renamed.pt")
+    same = {(r["condition"], r["n"]): r["id"]
+            for r in plan_of(write(tmp_path, checkpoint_manifest(tmp_path, renamed)))}
+    assert same == ids
+    state = torch.load(renamed, weights_only=True)
+    state["blocks.0.0.weight"] += 1e-3  # a changed file: its dependants are new networks, the target's base is not
+    torch.save(state, renamed)
+    changed = {(r["condition"], r["n"]): r["id"]
+               for r in plan_of(write(tmp_path, checkpoint_manifest(tmp_path, renamed)))}
+    assert changed[("baseB", 0)] == ids[("baseB", 0)]
+    assert changed[("AnB", 2)] != ids[("AnB", 2)] and changed[("AnB+", 2)] != ids[("AnB+", 2)]
+
+
+@pytest.mark.slow
+def test_frozen_blocks_of_a_checkpoint_source_are_the_files_bit_for_bit(tmp_path):
+    ckpt = save_checkpoint(tmp_path / "w.pt")
+    data = checkpoint_manifest(tmp_path, ckpt)
+    data["execution"]["save_weights"] = "all"
+    result = invoke("run", write(tmp_path, data))
+    assert result.exit_code in (0, 3), result.output
+    out, file_state = tmp_path / "out", torch.load(ckpt, weights_only=True)
+    runs = {r.run.condition: r.run for r in load_results(out)}
+    frozen = torch.load(store.run_dir(out, runs["AnB"].id) / store.WEIGHTS_FILE, weights_only=True)
+    copied = [k for k in file_state if k.startswith(("blocks.0.", "blocks.1."))]
+    assert copied and all(torch.equal(frozen[k], file_state[k]) for k in copied)
+    tuned = torch.load(store.run_dir(out, runs["AnB+"].id) / store.WEIGHTS_FILE, weights_only=True)
+    assert any(not torch.equal(tuned[k], file_state[k]) for k in copied)  # fine-tuned: trained from the file
+    folder = store.run_dir(out, runs["AnB"].source)
+    record = json.loads((folder / "source.json").read_text())
+    assert record["init_origin"] == "fresh_draw" and record["sha256"]
+    from benchbridge.execute.sources import source_initialisation
+
+    assert source_initialisation(out, runs["AnB"].source) == (folder / store.INIT_FILE, "fresh_draw")
+    init = torch.load(folder / store.INIT_FILE, weights_only=True)
+    assert set(copied) <= set(init) and not torch.equal(init["blocks.0.0.weight"], file_state["blocks.0.0.weight"])
+
+
+@pytest.mark.slow
+def test_a_checkpoints_initialisation_from_a_second_file(tmp_path):
+    ckpt, init_file = save_checkpoint(tmp_path / "w.pt"), save_checkpoint(tmp_path / "init.pt", seed=7)
+    data = checkpoint_manifest(tmp_path, ckpt, init=str(init_file))
+    data["conditions"] = ["AnB"]
+    result = invoke("run", write(tmp_path, data))
+    assert result.exit_code in (0, 3), result.output
+    run = next(r.run for r in load_results(tmp_path / "out") if r.run.condition == "AnB")
+    folder = store.run_dir(tmp_path / "out", run.source)
+    assert json.loads((folder / "source.json").read_text())["init_origin"] == "file"
+    init, given = torch.load(folder / store.INIT_FILE, weights_only=True), torch.load(init_file, weights_only=True)
+    assert all(torch.equal(init[k], v) for k, v in given.items())
+
+
+# --- bad input: exit 2, one paragraph, no training ----------------------------------------------------------------
+
+
+def refused(result, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, (word, result.output)
+
+
+def test_a_missing_checkpoint_file(tmp_path):
+    refused(invoke("validate", write(tmp_path, checkpoint_manifest(tmp_path, tmp_path / "nope.pt"))),
+            "sources.0.checkpoint", "nope.pt", "does not exist")
+
+
+def test_a_checkpoint_of_another_width(tmp_path):
+    ckpt = save_checkpoint(tmp_path / "wide.pt", width=0.125)
+    refused(invoke("plan", write(tmp_path, checkpoint_manifest(tmp_path, ckpt))),
+            "sources.0.checkpoint", "wide.pt", "does not fit model 'alexnet'", "blocks.0.0.weight")
+
+
+def test_a_checkpoint_of_another_architecture(tmp_path):
+    ckpt = tmp_path / "other.pt"
+    torch.save(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)).state_dict(), ckpt)
+    refused(invoke("plan", write(tmp_path, checkpoint_manifest(tmp_path, ckpt))),
+            "sources.0.checkpoint", "not a state dict of model 'alexnet'")
+
+
+def test_a_target_whose_images_the_source_cannot_take(tmp_path):
+    data = pair_manifest(tmp_path, targets=[{"name": "big", "dataset": synthetic(tmp_path / "big", size=64)}])
+    refused(invoke("run", write(tmp_path, data)), "targets.0.dataset", "64-pixel images", "16-pixel")
+    assert not list((tmp_path / "out").glob("runs/*/metrics.json"))  # nothing trained
+
+
+@pytest.mark.parametrize("kind", ["sources", "targets", "both"])
+def test_a_name_used_twice(tmp_path, kind):
+    data = pair_manifest(tmp_path)
+    if kind == "sources":
+        data["sources"].append({"name": "src", "classes": [3, 4]})
+    elif kind == "targets":
+        data["targets"][1]["name"] = "near"
+    else:
+        data["targets"][0]["name"] = "src"
+    refused(invoke("validate", write(tmp_path, data)), "used twice", "name")
+
+
+def test_a_target_with_one_class(tmp_path):
+    data = pair_manifest(tmp_path, targets=[{"name": "lonely", "classes": [4]}])
+    refused(invoke("plan", write(tmp_path, data)), "targets.0.classes", "'lonely' has 1 class")
+
+
+def test_report_of_sources_and_targets(tmp_path):
+    """Per target tables beside its base network, the gains per depth, the many-target figure; no split verdicts."""
+    from benchbridge.report import write_reports
+
+    data = pair_manifest(tmp_path, conditions=["baseB", "AnB", "AnB+"], layers=[1, 3])
+    out = tmp_path / "out"
+    fake_results(write(tmp_path, data), out, {("baseB", "near"): 0.5, ("baseB", "far"): 0.4,
+                                              ("AnB", "near", 1): 0.55, ("AnB", "near", 3): 0.45,
+                                              ("AnB+", "near", 1): 0.6, ("AnB+", "near", 3): 0.5,
+                                              ("AnB", "far", 1): 0.42, ("AnB", "far", 3): 0.3,
+                                              ("AnB+", "far", 1): 0.4, ("AnB+", "far", 3): 0.6})
+    [rep] = write_reports([out], tmp_path / "report", formats=("markdown",))
+    g = rep.grids[0]
+    assert [p["label"] for p in g.pairs["pairs"]] == ["src->near", "src->far"]
+    best = {(r["condition"], r["n"]): r["best"] for rows in g.pairs["gains"].values() for r in rows}
+    assert best == {("AnB", 1): "src->near", ("AnB", 3): "src->near", ("AnB+", 1): "src->near",
+                    ("AnB+", 3): "src->far"}  # near: 0.6/0.5 at n=1; far: 0.6/0.4 at n=3
+    row = next(r for r in g.pairs["rows"] if r["pair"] == "src->far" and r["n"] == 3)
+    assert row["base"] == pytest.approx(0.4) and row["relative"]["AnB+"] == pytest.approx(1.5)
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "source src → target far" in text and "Which target gains most at which depth" in text
+    assert "Verdicts on the paper's findings" not in text
+    assert [f.name for f in g.figures][:1] == ["many_targets"] and Path(g.figures[0].png).is_file()
+
+
+def fake_results(manifest: Path, out: Path, top1: dict) -> None:
+    """Write the plan and a metrics.json per run with the given top-1 (keyed by condition, target[, n])."""
+    from benchbridge.execute import prepare_output, start_job
+    from benchbridge.record import RunRecord
+
+    m = load_manifest(manifest)
+    plan = make_plan(m)
+    start_job(m, plan, prepare_output(m, out))
+    for run in plan:
+        key = (run.condition, run.data_from) if run.n == 0 else (run.condition, run.data_from, run.n)
+        if key not in top1:
+            continue
+        record = RunRecord(run_id=run.id, condition=run.condition, n=run.n, split=run.split, seed=run.seed,
+                           top1=top1[key], top5=1.0, top1_best_k=top1[key], best_k=1, iterations=1, images_seen=1,
+                           wall_time_s=1.0)
+        store.write_json(store.run_dir(out, run.id) / store.METRICS_FILE, record.to_json())
+
+
+def test_a_source_with_its_own_training_recipe(tmp_path):
+    """A source's `training` keys change its network (and what copies from it), not the targets' own networks."""
+    plain = {(r["condition"], r["data_from"], r["n"]): r for r in plan_of(write(tmp_path, pair_manifest(tmp_path)))}
+    data = pair_manifest(tmp_path)
+    data["sources"][0]["training"] = {"epochs": 3, "lr": 0.02}
+    longer = {(r["condition"], r["data_from"], r["n"]): r for r in plan_of(write(tmp_path, data))}
+    assert longer[("baseA", "src", 0)]["id"] != plain[("baseA", "src", 0)]["id"]
+    assert longer[("baseB", "near", 0)]["id"] == plain[("baseB", "near", 0)]["id"]
+    assert longer[("AnB", "near", 2)]["id"] != plain[("AnB", "near", 2)]["id"]
+    from benchbridge.pairs import task_view
+
+    view = task_view(load_manifest(write(tmp_path, data)), "src")
+    assert (view.raw.training.epochs, view.raw.training.lr, view.raw.training.batch_size) == (3, 0.02, 6)
+    data["sources"][0]["training"] = {"lr": -1}
+    refused(invoke("validate", write(tmp_path, data)), "sources.0.training.lr")
+
+
+# --- building targets: `benchbridge data prepare variant` -------------------------------------------------------
+
+
+def test_a_greyscale_lower_resolution_variant_keeps_every_sample_in_order(tmp_path):
+    import numpy as np
+
+    from benchbridge.data.base import DatasetSource
+    from benchbridge.data.decoding import decode_image
+    from benchbridge.data.shards import iter_tar_members
+
+    src = tmp_path / "src"
+    assert invoke("data", "prepare", "synthetic", src, "--classes", "3", "--image-size", "32",
+                  "--train-per-class", "4", "--val-per-class", "2").exit_code == 0
+    result = invoke("data", "prepare", "variant", src, tmp_path / "grey", "--grey", "--size", "16")
+    assert result.exit_code == 0, result.output
+
+    def members(root: Path, split: str) -> list[tuple[str, bytes]]:
+        ds = DatasetSource.load(root)
+        return [m for shard in ds.shards(split) for m in iter_tar_members(open(shard, "rb"))]
+
+    for split in ("train", "val"):
+        before, after = members(src, split), members(tmp_path / "grey", split)
+        assert [n for n, _ in before] == [n for n, _ in after]  # same samples, same order, same labels
+        assert [d for n, d in before if n.endswith(".cls")] == [d for n, d in after if n.endswith(".cls")]
+        image = decode_image(next(d for n, d in after if n.endswith(".jpg")))
+        assert image.shape == (16, 16, 3) and np.array_equal(image[..., 0], image[..., 1])  # grey, 16 px
+    assert DatasetSource.load(tmp_path / "grey").classes == DatasetSource.load(src).classes
+    refused(invoke("data", "prepare", "variant", src, tmp_path / "same"), "nothing to change")
+
+
+# --- manifests/chen2022-small.yaml --------------------------------------------------------------------------------
+
+
+def test_chen2022_small_validates_and_plans_one_source_for_every_target(tmp_path):
+    """Planned on tiny generated stand-ins for its CIFAR-10 folders: one source network trained once, six targets,
+    every cut point frozen and fine-tuned, each target with its base, selffers and random frozen blocks."""
+    manifest = ROOT / "manifests" / "chen2022-small.yaml"
+    assert invoke("validate", manifest).exit_code == 0
+    data = tmp_path / "cifar"
+    assert invoke("data", "prepare", "synthetic", data, "--classes", "10", "--image-size", "32",
+                  "--train-per-class", "2", "--val-per-class", "1").exit_code == 0
+    overrides = [f"dataset.options.path={data}"]
+    for i, name in ((1, "grey"), (2, "16px")):
+        flag = ["--grey"] if name == "grey" else ["--size", "16"]
+        assert invoke("data", "prepare", "variant", data, tmp_path / name, *flag).exit_code == 0
+        overrides.append(f"targets.{i}.dataset.options.path={tmp_path / name}")
+    result = invoke("plan", manifest, *overrides, "--json")
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)
+    targets = {r["data_from"] for r in runs if r["condition"] == "baseB"}
+    assert len(targets) == 6 and len([r for r in runs if r["condition"] == "baseA"]) == 1
+    for condition in ("AnB", "AnB+", "BnB", "BnB+", "random_frozen"):
+        cells = {(r["data_from"], r["n"]) for r in runs if r["condition"] == condition}
+        assert cells == {(t, n) for t in targets for n in range(1, 8)}, condition
+    assert len(runs) == 1 + 6 * (1 + 5 * 7)
+
+
+def test_splits_and_targets_together_or_a_target_without_data(tmp_path):
+    data = pair_manifest(tmp_path, splits=[{"name": "random"}])
+    refused(invoke("validate", write(tmp_path, data)), "key 'splits'", "not both")
+    data = pair_manifest(tmp_path)
+    del data["dataset"]
+    refused(invoke("validate", write(tmp_path, data)), "sources.0.dataset", "names no dataset")
+    data = pair_manifest(tmp_path)
+    del data["sources"]
+    refused(invoke("validate", write(tmp_path, data)), "'sources' is missing")
+
+
+def test_the_resolved_manifest_shows_each_targets_dataset_options(tmp_path):
+    result = invoke("validate", write(tmp_path, pair_manifest(tmp_path)), "--show")
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)
+    assert shown["targets"][1]["dataset"]["options"]["shard_size"] > 0  # a default the plugin filled in
+    assert shown["splits"] is None and [s["name"] for s in shown["sources"]] == ["src"]
+
+
+def test_large_target_images_are_taken_with_a_preset_that_resizes(tmp_path):
+    """The refusal is about crop-only presets: the timm preset resizes, so the same target is taken."""
+    from benchbridge.execute.sources import check_inputs
+
+    data = pair_manifest(tmp_path, targets=[{"name": "big", "dataset": synthetic(tmp_path / "big", size=64)}])
+    data["data"] = {"augmentation": "timm"}
+    check_inputs(load_manifest(write(tmp_path, data)))  # no UserError
+    data["data"] = {"augmentation": "paper"}
+    with pytest.raises(Exception, match="64-pixel images"):
+        check_inputs(load_manifest(write(tmp_path, data)))

@@ -2,14 +2,17 @@
 locks, errors in worker processes, deep and huge YAML, run ids, and the smaller things. Each test fails without
 its fix."""
 
+import copy
+import hashlib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge import plan, store
 from benchbridge.cli import main
 from benchbridge.execute import health
+from benchbridge.manifest import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "manifests" / "quickstart.yaml"
@@ -38,10 +41,54 @@ def test_the_quickstart_at_lr_1e_9_is_no_learning_for_every_base_network_and_see
         "seeds=[0,1,2]", "layers=[1]", "conditions=[baseA,baseB]", "splits.1.conditions=[baseA,baseB]",
         f"output_dir={out}", f"dataset.options.root={tmp_path / 'data'}", "--json"])
     assert result.exit_code == 3, result.output
-    plan = store.read_json(out / store.PLAN_FILE)
-    assert sorted({(r["condition"], r["split"], r["seed"]) for r in plan}) == sorted(
+    runs = store.read_json(out / store.PLAN_FILE)
+    assert sorted({(r["condition"], r["split"], r["seed"]) for r in runs}) == sorted(
         (c, s, seed) for c in ("baseA", "baseB") for s in ("random-s0", "manmade->natural") for seed in (0, 1, 2))
-    for r in plan:
+    for r in runs:
         m = store.read_json(store.run_dir(out, r["id"]) / store.METRICS_FILE)
         assert m["health"] == "no_learning", (r["condition"], r["split"], r["seed"], m["top1"], m["health_reason"])
         assert m["stop_reason"] == "no_learning"
+
+
+# --- 8. settings that do not define a network change its identity ------------------------------------------------
+
+
+def test_the_keys_that_enter_a_run_id_are_listed_in_one_place():
+    assert plan.id_keys() == [
+        "dataset.name", "dataset.options.*", "model.name", "model.options.*",
+        "data.augmentation", "data.decode", "data.pipeline", "data.skip_corrupt", "data.images_per_class",
+        "training.optimizer", "training.lr", "training.momentum", "training.weight_decay", "training.batch_size",
+        "training.epochs", "training.iterations", "training.schedule.name", "training.schedule.step_size",
+        "training.schedule.gamma", "training.schedule.factor", "training.schedule.patience",
+        "training.schedule.min_delta", "training.schedule.drops", "training.precision", "training.accumulation",
+        "evaluation.every", "evaluation.best_k", "evaluation.holdout",
+        "splits: the classes of the half the run trains on", "seeds", "conditions: strategy",
+        "conditions: strategy options", "layers: n", "conditions: source run id"]
+
+
+def _ids(data: dict) -> list[str]:
+    return [r.id for r in plan.make_plan(resolve(data))]
+
+
+def test_safety_nets_loggers_workers_threads_and_the_evaluation_batch_size_leave_run_ids_alone(paper_manifest):
+    before = _ids(paper_manifest)
+    changed = copy.deepcopy(paper_manifest)
+    changed["training"] |= {"abort_if_no_learning": 0.3, "checkpoint_every": 10, "compile": True,
+                            "cudnn_benchmark": True, "channels_last": True}
+    changed["evaluation"] |= {"batch_size": 250}
+    changed["execution"] |= {"threads": 3, "workers": 2, "num_workers": 1, "cache_data": True,
+                             "on_unhealthy": "train", "save_weights": "all",
+                             "loggers": [{"name": "tensorboard", "options": {"every": 5}}]}
+    changed["name"], changed["output_dir"] = "another", "elsewhere"
+    assert _ids(changed) == before
+    changed["training"]["lr"] = 0.02  # a key that defines the network: every id changes
+    assert not set(_ids(changed)) & set(before)
+
+
+def test_the_paper_manifests_run_ids_did_not_change(paper_manifest):
+    # sha256 of the sorted ids of manifests/yosinski2014.yaml's 143 networks, computed before run ids normalised
+    # the keys of plan.NOT_IN_ID (it leaves them all at their defaults)
+    ids = sorted(_ids(paper_manifest))
+    assert len(ids) == 143
+    assert hashlib.sha256(",".join(ids).encode()).hexdigest() == (
+        "3ffce585eb6c4d5d2a56e531a8993836683d33fbcc5a08a92633469ed8948147")

@@ -67,10 +67,11 @@ def _record(out: Path, run: Run) -> RunRecord | None:
 
 
 def run_states(output_dir: str | Path) -> dict[str, list[Run]]:
-    """Runs grouped as done, blocked (not trained: a source is unhealthy), running (started, lock held),
-    interrupted (started, no lock) and missing; `unhealthy` lists the done runs whose health is not ok."""
+    """Runs grouped as done, blocked (not trained: a source is unhealthy), running (started, and a live process
+    holds the output directory's lock), interrupted (started, no live holder: killed or crashed) and missing;
+    `unhealthy` lists the done runs whose health is not ok."""
     out = Path(output_dir)
-    locked = (out / store.LOCK_FILE).exists()
+    locked = store.lock_holder(out) is not None
     blocked = blocked_runs(out)
     states: dict[str, list[Run]] = {"done": [], "blocked": [], "running": [], "interrupted": [], "missing": [],
                                     "unhealthy": []}

@@ -4,6 +4,15 @@ its fix."""
 
 import copy
 import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +20,10 @@ from click.testing import CliRunner
 
 from benchbridge import plan, store
 from benchbridge.cli import main
+from benchbridge.errors import UserError
 from benchbridge.execute import health
 from benchbridge.manifest import resolve
+from grids import tiny_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "manifests" / "quickstart.yaml"
@@ -92,3 +103,83 @@ def test_the_paper_manifests_run_ids_did_not_change(paper_manifest):
     assert len(ids) == 143
     assert hashlib.sha256(",".join(ids).encode()).hexdigest() == (
         "3ffce585eb6c4d5d2a56e531a8993836683d33fbcc5a08a92633469ed8948147")
+
+
+# --- 4. status says running for runs killed with kill -9; 7. the lock taken twice; 9. its mode --------------------
+
+
+def _status(out: Path) -> dict:
+    result = CliRunner().invoke(main, ["status", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_status_tells_a_running_grid_from_one_killed_with_kill_9(tmp_path):
+    manifest = tiny_manifest(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "benchbridge", "run", str(manifest), "training.epochs=500"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"{store.RUNS_DIR}/*/{store.RUN_FILE}")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.2)
+        started = list(out.glob(f"{store.RUNS_DIR}/*/{store.RUN_FILE}"))[0].parent.name
+        assert stat.S_IMODE((out / store.LOCK_FILE).stat().st_mode) == 0o644
+        assert store.lock_holder(out) == f"{socket.gethostname()} {proc.pid}"
+        assert _status(out)["running"] == [started]
+        with pytest.raises(UserError, match="another benchbridge run"):
+            store.OutputLock(out).__enter__()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (out / store.LOCK_FILE).exists()  # left behind by the killed process
+    states = _status(out)
+    assert states["running"] == [] and states["interrupted"] == [started]
+    assert store.lock_holder(out) is None
+    with store.OutputLock(out):  # the next run takes it over
+        assert store.lock_holder(out) == f"{socket.gethostname()} {os.getpid()}"
+    assert not (out / store.LOCK_FILE).exists()
+
+
+def _contend(out: Path, barrier, results, trials: int) -> None:
+    """In a child process: at each trial, try to take the lock at the same instant as the other child."""
+    for _ in range(trials):
+        barrier.wait()
+        lock = store.OutputLock(out, tries=1)
+        try:
+            lock.__enter__()
+            won = True
+        except UserError:
+            won = False
+        results.put(won)
+        barrier.wait()  # both have tried while the winner still holds it
+        if won:
+            lock.__exit__()
+        barrier.wait()
+
+
+def test_two_processes_racing_for_a_stale_lock_never_both_take_it(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = f"{socket.gethostname()} {int(dead.stdout)}\n"  # a lock file left by a process that is gone
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(3), context.Queue()
+    trials = 100
+    children = [context.Process(target=_contend, args=(tmp_path, barrier, results, trials)) for _ in range(2)]
+    for child in children:
+        child.start()
+    winners = []
+    try:
+        for _ in range(trials):
+            (tmp_path / store.LOCK_FILE).write_text(stale)
+            barrier.wait(timeout=30)
+            barrier.wait(timeout=30)
+            winners.append(results.get(timeout=30) + results.get(timeout=30))
+            barrier.wait(timeout=30)
+    finally:
+        for child in children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+    assert winners == [1] * trials

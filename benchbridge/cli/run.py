@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
 from benchbridge.results import Result, blocked_runs, load_results, run_states, unhealthy
+from benchbridge.store import lock_holder
 
 UNHEALTHY_EXIT = 3
 """Exit status of `run` when a run diverged or did not learn, or was blocked by one (2 stays for user mistakes)."""
@@ -149,6 +151,12 @@ def status(run_dir: str, as_json: bool) -> None:
     for state in ("running", "interrupted", "missing"):
         for r in states[state]:
             err_console.print(f"  {state:>11} {_label(r)}", highlight=False)
+    holder = lock_holder(Path(run_dir))
+    if holder:
+        err_console.print(f"a benchbridge run is using this folder now ({holder}).", highlight=False)
+    elif states["interrupted"]:
+        err_console.print("interrupted: their process is gone (killed or crashed); `benchbridge run` with the same "
+                          "manifest resumes them.", highlight=False)
 
 
 COMMANDS = [run, status]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +18,9 @@ from benchbridge.execute.context import RunContext
 from benchbridge.execute.train import RunSetup, initial_network, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.plan import Run, plan_to_json
+from benchbridge.store import OutputLock
+
+__all__ = ["Events", "Job", "NoEvents", "OutputLock", "finetuned_runs", "prepare_output", "start_job"]
 
 
 class Events(Protocol):
@@ -199,49 +200,6 @@ def _save_init(run: Run, setup: RunSetup) -> None:
     if not path.is_file():
         state = {k: v.detach().cpu() for k, v in initial_network(run, setup).state_dict().items()}
         store.atomic_write(path, lambda p: torch.save(state, p))
-
-
-class OutputLock:
-    """Refuses a second `run` on an output directory while one is using it (stale locks are taken over)."""
-
-    def __init__(self, output_dir: Path) -> None:
-        self.path = output_dir / store.LOCK_FILE
-
-    def __enter__(self) -> "OutputLock":
-        me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if self._holder_alive():
-                    raise UserError(
-                        f"another benchbridge run ({self.path.read_text().strip()}) is using this output "
-                        "directory.", file=str(self.path.parent),
-                        hint="Wait for it to finish, or set a different output_dir.") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            os.write(fd, me.encode())
-            os.close(fd)
-            return self
-        raise UserError("could not take the output directory's lock.", file=str(self.path))
-
-    def _holder_alive(self) -> bool:
-        try:
-            host, pid = self.path.read_text().split()
-        except (OSError, ValueError):
-            return False
-        if host != socket.gethostname():
-            return True  # another machine: assume alive
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:

@@ -98,8 +98,28 @@ def write_json(path: Path, data: Any) -> None:
     write_text(path, dumps(data) + "\n")
 
 
+def parse_json_bytes(data: bytes, what: str) -> Any:
+    """JSON from raw bytes, or a ValueError saying in words why they are not (any bytes: damaged files too)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}): the file "
+                         "is damaged") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{what} is not JSON this program reads (nested too deeply)") from None
+
+
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+    """A JSON file benchbridge wrote; a file it cannot read (damaged, edited) is a UserError naming it."""
+    try:
+        return parse_json_bytes(path.read_bytes(), path.name)
+    except ValueError as exc:
+        raise UserError(f"{exc}.", file=str(path), hint="Was it damaged (a disk error, an interrupted copy) or "
+                        "edited? Restore it from a copy, or delete it.") from None
 
 
 # --- the output directory's lock ------------------------------------------------------------------------------

@@ -3,10 +3,13 @@ locks, errors in worker processes, deep and huge YAML, run ids, and the smaller 
 its fix."""
 
 import copy
+import csv
 import hashlib
+import io
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -16,14 +19,17 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from benchbridge import plan, store
-from benchbridge.cli import main
+from benchbridge.cli import _console, main
+from benchbridge.cli.report import print_table
 from benchbridge.errors import UserError
 from benchbridge.execute import health
 from benchbridge.manifest import resolve
-from grids import tiny_manifest
+from benchbridge.record import DAMAGED_SUFFIX, BrokenRecord, read_record
+from grids import assert_ran, tiny_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "manifests" / "quickstart.yaml"
@@ -183,3 +189,108 @@ def test_two_processes_racing_for_a_stale_lock_never_both_take_it(tmp_path):
             if child.is_alive():
                 child.kill()
     assert winners == [1] * trials
+
+
+# --- 3. one unreadable results file stops everything ------------------------------------------------------------
+
+FIXTURE = ROOT / "tests" / "fixtures" / "tiny_grid"
+HOSTILE_BYTES = [b"\xff\xfe\x00garbage", b"\x80" * 10, b"", b"{", b"[]", b"null", b"[" * 100_000, b"{\"a\": 1}",
+                 b'{"schema_version": 99}', b'{"schema_version": "x"}', "{\"run_id\": \"é\"}".encode("latin-1")]
+
+
+def _grid_copy(tmp_path: Path) -> Path:
+    out = tmp_path / "grid"
+    shutil.copytree(FIXTURE, out)
+    return out
+
+
+@pytest.mark.parametrize("data", HOSTILE_BYTES)
+def test_reading_a_record_survives_any_bytes(tmp_path, data):
+    path = tmp_path / store.METRICS_FILE
+    path.write_bytes(data)
+    with pytest.raises(BrokenRecord) as err:
+        read_record(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_damaged_record_is_named_and_the_other_runs_still_list_export_and_report(tmp_path):
+    out = _grid_copy(tmp_path)
+    runs = store.read_json(out / store.PLAN_FILE)
+    bad = runs[0]["id"]
+    (store.run_dir(out, bad) / store.METRICS_FILE).write_bytes(b"\x9c\xff disk error \x00")
+    status = CliRunner().invoke(main, ["status", str(out)])
+    assert status.exit_code == 0, status.output
+    assert bad in status.output and str(store.run_dir(out, bad)) in status.output
+    assert "not UTF-8" in status.output and "benchbridge run" in status.output
+    assert _status(out)["broken"] == [bad] and len(_status(out)["done"]) == len(runs) - 1
+    export = CliRunner().invoke(main, ["export", str(out)])
+    assert export.exit_code == 0, export.output
+    rows = list(csv.DictReader(io.StringIO(export.stdout)))
+    assert len(rows) == len(runs) - 1 and bad not in {r["run_id"] for r in rows} and bad in export.stderr
+    report = CliRunner().invoke(main, ["report", str(out), "--out", str(tmp_path / "rep"), "--json"])
+    assert report.exit_code == 0, report.output
+    cost = json.loads(report.stdout)["grids"][0]["cost"]
+    assert cost["done"] == len(runs) - 1 and [b["id"] for b in cost["broken"]] == [bad]
+    assert "unreadable record" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def _small_grid(tmp_path: Path, **training) -> Path:
+    """One random split, AnB at n=1: baseA, baseB and AnB, tiny networks (seconds)."""
+    path = tiny_manifest(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["splits"] = [{"name": "random", "options": {"seed": 1}}]
+    data.update(conditions=["AnB"], layers=[1])
+    data["training"].update(epochs=1, **training)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.slow
+def test_a_damaged_record_is_set_aside_and_its_run_trained_again(tmp_path):
+    manifest = _small_grid(tmp_path)
+    out = tmp_path / "out"
+    assert_ran(CliRunner().invoke(main, ["run", str(manifest)]))
+    runs = store.read_json(out / store.PLAN_FILE)
+    metrics = store.run_dir(out, runs[0]["id"]) / store.METRICS_FILE
+    good = metrics.read_bytes()
+    metrics.write_bytes(b"\xff" + good[1:])
+    again = CliRunner().invoke(main, ["run", str(manifest)])
+    assert_ran(again)
+    assert runs[0]["id"] in again.stderr and "trains again" in again.stderr
+    assert read_record(metrics).run_id == runs[0]["id"]  # trained again, the same network
+    assert json.loads(metrics.read_bytes())["top1"] == json.loads(good)["top1"]
+    assert (metrics.parent / (store.METRICS_FILE + DAMAGED_SUFFIX)).read_bytes()[:1] == b"\xff"
+
+
+# --- 9. smaller things -------------------------------------------------------------------------------------------
+
+
+def test_the_report_lists_blocked_runs_under_run_health_not_as_missing(tmp_path):
+    out = _grid_copy(tmp_path)
+    runs = store.read_json(out / store.PLAN_FILE)
+    anb = next(r for r in runs if r["condition"] == "AnB")
+    (store.run_dir(out, anb["id"]) / store.METRICS_FILE).unlink()
+    store.write_json(store.run_dir(out, anb["id"]) / store.BLOCKED_FILE,
+                     {"run_id": anb["id"], "blocked_by": anb["source"], "health": "diverged", "reason": "test"})
+    assert _status(out)["missing"] == [] and _status(out)["blocked"] == [anb["id"]]
+    report = CliRunner().invoke(main, ["report", str(out), "--out", str(tmp_path / "rep"), "--json"])
+    assert report.exit_code == 0, report.output
+    cost = json.loads(report.stdout)["grids"][0]["cost"]
+    assert cost["missing"] == [] and [b["id"] for b in cost["blocked"]] == [anb["id"]]
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "Missing runs" not in md and "BLOCKED" in md
+
+
+def test_the_closing_table_marks_an_unhealthy_network(tmp_path, capsys, monkeypatch):
+    out = _grid_copy(tmp_path)
+    monkeypatch.setattr(_console.out_console, "width", 300)
+    print_table(out, "grid")
+    assert "⚠" not in capsys.readouterr().out
+    runs = store.read_json(out / store.PLAN_FILE)
+    base = next(r for r in runs if r["condition"] == "baseB")
+    path = store.run_dir(out, base["id"]) / store.METRICS_FILE
+    store.write_json(path, {**store.read_json(path), "health": "diverged", "health_reason": "loss nan"})
+    print_table(out, "grid")
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.strip("│ ").startswith("baseB"))
+    assert "⚠" in row and "diverged or did not learn" in text

@@ -17,7 +17,7 @@ from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
-from benchbridge.results import Result, blocked_runs, load_results, run_states, unhealthy
+from benchbridge.results import Result, blocked_runs, broken, load_results, run_states, unhealthy
 from benchbridge.store import lock_holder
 
 UNHEALTHY_EXIT = 3
@@ -47,6 +47,10 @@ class RichEvents:
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {metrics['top1']:.3f} "
             f"({metrics['wall_time_s']:.1f}s){note}", highlight=False)
         self.bar.advance(self.grid)
+
+    def damaged(self, run: Run, why: str) -> None:
+        say("warning:", "yellow", f"run {run.id} ({run.condition} n={run.n} {run.split}): its metrics.json was "
+            f"damaged ({why}); kept as metrics.json.damaged, the run trains again.")
 
     def blocked(self, run: Run, record: dict[str, Any]) -> None:
         self.bar.console.print(f"{run.id} {run.condition:>13} n={run.n} {run.split}: not trained, blocked by "
@@ -138,7 +142,7 @@ def _results_json(results: list[Any]) -> list[dict[str, Any]]:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON to stdout.")
 def status(run_dir: str, as_json: bool) -> None:
-    """Say which runs of RUN_DIR are done, running, interrupted or missing."""
+    """Say which runs of RUN_DIR are done, blocked, running, interrupted, missing or broken."""
     states = run_states(run_dir)
     if as_json:
         print_json({k: [r.id for r in v] for k, v in states.items()})
@@ -147,7 +151,10 @@ def status(run_dir: str, as_json: bool) -> None:
     total = sum(len(v) for v in states.values())
     err_console.print(", ".join(f"{k}: {len(v)}" + (f" ({len(sick)} unhealthy)" if k == "done" and sick else "")
                                 for k, v in states.items()) + f" (of {total})")
-    _print_unhealthy(load_results(run_dir), blocked_runs(run_dir))
+    results = load_results(run_dir)
+    _print_unhealthy(results, blocked_runs(run_dir))
+    for message in broken(results):
+        say("broken:", "red", message)
     for state in ("running", "interrupted", "missing"):
         for r in states[state]:
             err_console.print(f"  {state:>11} {_label(r)}", highlight=False)

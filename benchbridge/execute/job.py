@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,7 @@ from benchbridge.execute.context import RunContext
 from benchbridge.execute.train import RunSetup, initial_network, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.plan import Run, plan_to_json
+from benchbridge.record import DAMAGED_SUFFIX, BrokenRecord, read_record
 from benchbridge.store import OutputLock
 
 __all__ = ["Events", "Job", "NoEvents", "OutputLock", "finetuned_runs", "prepare_output", "start_job"]
@@ -217,7 +219,28 @@ def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:
 
 
 def start_job(m: ResolvedManifest, plan: list[Run], out: Path, events: Any = None) -> Job:
-    """Save the resolved manifest and the plan beside the results (call it holding the OutputLock)."""
+    """Save the resolved manifest and the plan beside the results (call it holding the OutputLock); set damaged
+    records aside, so that their runs train again."""
     store.write_text(out / store.MANIFEST_FILE, m.to_yaml())
     store.write_json(out / store.PLAN_FILE, plan_to_json(plan))
-    return Job(m.to_dict(), out, plan, m.file, events or NoEvents())
+    events = events or NoEvents()
+    for run, why in set_aside_damaged(out, plan):
+        getattr(events, "damaged", lambda *a: None)(run, why)
+    return Job(m.to_dict(), out, plan, m.file, events)
+
+
+def set_aside_damaged(out: Path, plan: list[Run]) -> list[tuple[Run, str]]:
+    """Rename every metrics.json whose bytes are not a JSON object to metrics.json.damaged (its run is then not
+    finished, and trains again); a readable record that is not valid stays, for the user to look at."""
+    found = []
+    for run in plan:
+        path = store.run_dir(out, run.id) / store.METRICS_FILE
+        if not path.is_file():
+            continue
+        try:
+            read_record(path)
+        except BrokenRecord as exc:
+            if exc.damaged:
+                os.replace(path, path.with_name(path.name + DAMAGED_SUFFIX))
+                found.append((run, exc.detail))
+    return found

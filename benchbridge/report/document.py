@@ -173,8 +173,16 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += [Heading("Cost", 3), cost_table(g)]
     if g.cost["missing"]:
         rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"]] for m in g.cost["missing"]]
-        blocks += [Heading("Missing runs", 3), Para("This grid is partial: figures and verdicts use what is there."),
+        blocks += [Heading("Missing runs", 3), Para("This grid is partial: figures and verdicts use what is there. "
+                                                    "Runs blocked by an unhealthy source are under Run health."),
                    Table(["condition", "n", "split", "seed", "id"], rows)]
+    if g.cost.get("broken"):
+        rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"], m["reason"]]
+                for m in g.cost["broken"]]
+        blocks += [Heading("Runs with an unreadable record", 3),
+                   Para("Left out of every figure and table here; `benchbridge run` trains a damaged one again.",
+                        warning=True),
+                   Table(["condition", "n", "split", "seed", "id", "why"], rows)]
     return blocks
 
 

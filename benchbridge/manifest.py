@@ -189,11 +189,51 @@ class Manifest(Strict):
 # --- loading -------------------------------------------------------------------------------------------------
 
 
+MAX_MANIFEST_BYTES = 1 << 20
+"""A manifest larger than this (1 MiB; the paper's is 3 KB) is refused before it is parsed."""
+MAX_NESTING = 32
+"""Mappings and lists nested deeper than this are refused before the document is built (the paper's: 5 deep)."""
+_EVENTS_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: a fast first pass
+
+
+def check_nesting(text: str, file: str | None, key: str | None = None) -> None:
+    """Refuse YAML nested more than MAX_NESTING deep, from its event stream (nothing is built, nothing recurses)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_EVENTS_LOADER):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = event.start_mark
+                raise UserError(f"mappings and lists are nested more than {MAX_NESTING} deep (at line {mark.line + 1}"
+                                f", column {mark.column + 1}); a manifest needs about 5.", file=file, key=key,
+                                hint="Is this the right file?")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def _read_bounded(path: Path) -> str:
+    """The file's text, refused when larger than MAX_MANIFEST_BYTES or not UTF-8."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise UserError(f"the file is larger than {MAX_MANIFEST_BYTES} bytes (1 MiB), the limit for a manifest; "
+                        "it is not read.", file=str(path),
+                        hint="Is this the right file? (The paper's manifest is 3 KB.)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}).", file=str(path),
+                        hint="Save the manifest as UTF-8 text.") from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A manifest file as a dict: bounded in size and nesting before it is parsed (MAX_MANIFEST_BYTES, MAX_NESTING)."""
     if not path.is_file():
         raise UserError("file not found.", file=str(path), hint="Check the path to the manifest.")
+    text = _read_bounded(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        check_nesting(text, str(path))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -214,6 +254,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], file: str | None
             raise UserError(f"override '{item}' is not of the form key=value (e.g. training.epochs=2).",
                             file=file)
         try:
+            check_nesting(raw, file, key)
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw

@@ -27,7 +27,7 @@ from benchbridge.cli import _console, main
 from benchbridge.cli.report import print_table
 from benchbridge.errors import UserError
 from benchbridge.execute import health
-from benchbridge.manifest import resolve
+from benchbridge.manifest import MAX_MANIFEST_BYTES, MAX_NESTING, resolve
 from benchbridge.record import DAMAGED_SUFFIX, BrokenRecord, read_record
 from grids import assert_ran, tiny_manifest
 
@@ -294,3 +294,45 @@ def test_the_closing_table_marks_an_unhealthy_network(tmp_path, capsys, monkeypa
     text = capsys.readouterr().out
     row = next(line for line in text.splitlines() if line.strip("│ ").startswith("baseB"))
     assert "⚠" in row and "diverged or did not learn" in text
+
+
+# --- 6. deep or huge YAML ----------------------------------------------------------------------------------------
+
+
+def _run_exit_2(path: Path, *overrides: str) -> str:
+    result = CliRunner().invoke(main, ["plan", str(path), *overrides])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and str(path) in result.output
+    return result.output
+
+
+@pytest.mark.parametrize("deep", [
+    "name: x\n" + "".join(f"{'  ' * i}k{i}:\n" for i in range(500)) + "  " * 500 + "v: 1\n",  # block mappings
+    "name: " + "[" * 500 + "]" * 500 + "\n",  # flow lists
+    "name: x\nsplits:\n" + "".join(f"{'  ' * i}- \n" for i in range(1, 500)) + "  " * 500 + "- 1\n"])
+def test_a_deeply_nested_manifest_is_refused_before_it_is_built(tmp_path, deep):
+    path = tmp_path / "deep.yaml"
+    path.write_text(deep)
+    assert f"nested more than {MAX_NESTING} deep" in _run_exit_2(path)
+
+
+def test_a_deeply_nested_override_is_refused(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(QUICKSTART.read_text())
+    assert "layers" in _run_exit_2(path, "layers=" + "[" * 500 + "]" * 500)
+
+
+def test_a_huge_manifest_is_refused_without_being_read(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as fh:  # 200 MB of YAML list, as in the issue (sparse: nothing is written to disk)
+        fh.write(b"name: x\nlayers:\n")
+        fh.truncate(200 * 2**20)
+    tick = time.perf_counter()
+    assert f"larger than {MAX_MANIFEST_BYTES} bytes" in _run_exit_2(path)
+    assert time.perf_counter() - tick < 5
+
+
+def test_a_manifest_that_is_not_utf8_is_refused(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes(QUICKSTART.read_bytes().replace(b"quickstart", b"quickst\xe4rt"))
+    assert "not UTF-8" in _run_exit_2(path)

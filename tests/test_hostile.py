@@ -9,12 +9,14 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -336,3 +338,35 @@ def test_a_manifest_that_is_not_utf8_is_refused(tmp_path):
     path = tmp_path / "latin.yaml"
     path.write_bytes(QUICKSTART.read_bytes().replace(b"quickstart", b"quickst\xe4rt"))
     assert "not UTF-8" in _run_exit_2(path)
+
+
+# --- 5. with CPU workers, a data error never reaches the terminal ------------------------------------------------
+
+
+def _corrupt_first_training_image(manifest_path: Path) -> None:
+    """Prepare the manifest's dataset, then replace the first JPEG of its first training shard with garbage."""
+    m = resolve(yaml.safe_load(manifest_path.read_text()), str(manifest_path))
+    source = m.dataset[0].obj.open(m.dataset[1])
+    shard = Path(source.shards("train")[0])
+    with tarfile.open(shard) as tar:
+        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers()]
+    first = next(i for i, (info, _) in enumerate(members) if info.name.endswith(".jpg"))
+    members[first] = (members[first][0], b"this is not a jpeg")
+    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.slow
+def test_a_user_error_in_a_worker_process_reaches_the_terminal_as_without_workers(tmp_path):
+    path = _small_grid(tmp_path)
+    _corrupt_first_training_image(path)
+    said = {}
+    for workers in (1, 2):
+        result = CliRunner().invoke(main, ["run", str(path), f"execution.workers={workers}",
+                                           f"output_dir={tmp_path / f'out{workers}'}"])
+        assert result.exit_code == 2, result.output
+        said[workers] = re.sub(r"0x[0-9a-f]+", "0x…", result.stderr[result.stderr.index("Error:"):])  # PIL's ids
+    assert "corrupt sample" in said[1] and "train-000000.tar" in said[1].replace("\n", "")
+    assert said[2] == said[1]

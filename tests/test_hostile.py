@@ -370,3 +370,25 @@ def test_a_user_error_in_a_worker_process_reaches_the_terminal_as_without_worker
         said[workers] = re.sub(r"0x[0-9a-f]+", "0x…", result.stderr[result.stderr.index("Error:"):])  # PIL's ids
     assert "corrupt sample" in said[1] and "train-000000.tar" in said[1].replace("\n", "")
     assert said[2] == said[1]
+
+
+def test_a_union_key_is_reported_in_the_users_words(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(QUICKSTART.read_text())
+    said = _run_exit_2(path, "execution.workers=0")
+    assert "key 'execution.workers': Input should be greater than 0 or 'auto'" in said
+    assert "constrained-int" not in said and "literal[" not in said
+    said = _run_exit_2(path, "conditions=[{name: x}]")
+    assert "key 'conditions.0.source': Field required" in said and "Condition" not in said
+    # a plugin option named like a type is still named (explicit splits' A and B)
+    said = _run_exit_2(path, "splits.0={name: explicit, options: {A: x, B: [1]}}")
+    assert "key 'splits.0.options.A'" in said
+
+
+def test_a_missing_dataset_path_is_reported_after_the_manifests_name(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(QUICKSTART.read_text().replace("name: synthetic", "name: shards").replace(
+        "options: {classes: 20, image_size: 32, train_per_class: 250, val_per_class: 50, seed: 0}",
+        f"options: {{path: {tmp_path / 'nowhere'}}}"))
+    said = _run_exit_2(path).replace("\n", "")
+    assert said.index(str(path)) < said.index("dataset.options") < said.index(str(tmp_path / "nowhere"))

@@ -392,3 +392,14 @@ def test_a_missing_dataset_path_is_reported_after_the_manifests_name(tmp_path):
         f"options: {{path: {tmp_path / 'nowhere'}}}"))
     said = _run_exit_2(path).replace("\n", "")
     assert said.index(str(path)) < said.index("dataset.options") < said.index(str(tmp_path / "nowhere"))
+
+
+def test_the_lock_file_is_mode_0644_and_names_its_holder(tmp_path):
+    old = os.umask(0)  # whatever the umask allows, the lock is not executable nor writable by others
+    try:
+        with store.OutputLock(tmp_path):
+            assert stat.S_IMODE((tmp_path / store.LOCK_FILE).stat().st_mode) == store.LOCK_MODE == 0o644
+            assert store.lock_holder(tmp_path) == f"{socket.gethostname()} {os.getpid()}"
+    finally:
+        os.umask(old)
+    assert store.lock_holder(tmp_path) is None and not (tmp_path / store.LOCK_FILE).exists()

@@ -67,6 +67,8 @@ def test_the_quickstart_at_lr_1e_9_is_no_learning_for_every_base_network_and_see
         m = store.read_json(store.run_dir(out, r["id"]) / store.METRICS_FILE)
         assert m["health"] == "no_learning", (r["condition"], r["split"], r["seed"], m["top1"], m["health_reason"])
         assert m["stop_reason"] == "no_learning"
+        # caught by its loss, whatever the draw of its top-1 (the network passed the binomial test)
+        assert "above ln 10" in m["health_reason"], m["health_reason"]
 
 
 # --- 8. settings that do not define a network change its identity ------------------------------------------------

@@ -75,24 +75,25 @@ def loss_above_chance(losses: Sequence[float], classes: int) -> float | None:
 
 
 def no_learning(top1: float, images: int, classes: int, losses: Sequence[float]) -> str | None:
-    """Why the run shows no learning, or None when it learned (the two criteria of the health check)."""
+    """Why the run shows no learning (every sign that fired, joined), or None when it learned."""
     if classes < 2:
         return None
+    signs = []
     if images > 0:
         p = chance_p_value(top1, images, classes)
         if p >= ALPHA:
-            return (f"top-1 {top1:.3f} on {images} images is not significantly above chance 1/{classes} = "
-                    f"{1 / classes:.3f} (one-sided binomial test p = {p:.3g} >= {ALPHA})")
+            signs.append(f"top-1 {top1:.3f} on {images} images is not significantly above chance 1/{classes} = "
+                         f"{1 / classes:.3f} (one-sided binomial test p = {p:.3g} >= {ALPHA})")
     tail = len(last_tenth(losses))
-    if loss_at_chance(losses, classes):
-        return (f"training loss stayed within {LOSS_BAND:.0%} of ln {classes} = {math.log(classes):.3f} over the "
-                f"last {tail} iterations")
     above = loss_above_chance(losses, classes)
-    if above is not None:
-        return (f"mean training loss over the last {tail} iterations is {above:.3f}, more than {ABOVE_CHANCE:.0%} "
-                f"above ln {classes} = {math.log(classes):.3f} (the loss of a uniform guess): the network predicts "
-                "its own training images worse than guessing")
-    return None
+    if loss_at_chance(losses, classes):
+        signs.append(f"training loss stayed within {LOSS_BAND:.0%} of ln {classes} = {math.log(classes):.3f} over "
+                     f"the last {tail} iterations")
+    elif above is not None:
+        signs.append(f"mean training loss over the last {tail} iterations is {above:.3f}, more than "
+                     f"{ABOVE_CHANCE:.0%} above ln {classes} = {math.log(classes):.3f} (the loss of a uniform guess): "
+                     "the network predicts its own training images worse than guessing")
+    return "; ".join(signs) or None
 
 
 def judge(diverged: str | None, top1: float, images: int, classes: int,

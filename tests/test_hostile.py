@@ -29,7 +29,10 @@ from benchbridge.cli import _console, main
 from benchbridge.cli.report import print_table
 from benchbridge.errors import UserError
 from benchbridge.execute import health
-from benchbridge.manifest import MAX_MANIFEST_BYTES, MAX_NESTING, resolve
+from benchbridge.execute import prepare_output, start_job
+from benchbridge.execute.parallel import run_parallel
+from benchbridge.manifest import MAX_MANIFEST_BYTES, MAX_NESTING, load_manifest, resolve
+from benchbridge.plan import make_plan
 from benchbridge.record import DAMAGED_SUFFIX, BrokenRecord, read_record
 from grids import assert_ran, tiny_manifest
 
@@ -372,6 +375,12 @@ def test_a_user_error_in_a_worker_process_reaches_the_terminal_as_without_worker
         said[workers] = re.sub(r"0x[0-9a-f]+", "0x…", result.stderr[result.stderr.index("Error:"):])  # PIL's ids
     assert "corrupt sample" in said[1] and "train-000000.tar" in said[1].replace("\n", "")
     assert said[2] == said[1]
+    # one worker process per device (execution.executor.options.devices), here on the CPU: the same sentence
+    m = load_manifest(path, [f"output_dir={tmp_path / 'out-devices'}"])
+    job = start_job(m, make_plan(m), prepare_output(m))
+    with pytest.raises(UserError) as err:
+        run_parallel(job, ["cpu-a", "cpu-b"])  # CUDA_VISIBLE_DEVICES names no GPU: the workers train on the CPU
+    assert "Error: " + re.sub(r"0x[0-9a-f]+", "0x…", str(err.value)) == said[1].replace("\n", " ").strip()
 
 
 def test_a_union_key_is_reported_in_the_users_words(tmp_path):

@@ -31,6 +31,9 @@ class PluginError(UserError):
 
 
 def within(error: UserError, prefix: str, file: str | None = None) -> UserError:
-    """The same error with its key placed under `prefix` (a plugin knows only its own keys)."""
+    """The same error with its key placed under `prefix` (a plugin knows only its own keys). When the plugin named
+    another file (e.g. the dataset folder), the manifest `file` comes first and the plugin's file after the key."""
     key = f"{prefix}.{error.key}" if error.key else prefix
+    if file and error.file and str(error.file) != str(file):
+        return type(error)(f"{error.file}: {error.detail}", file=file, key=key, hint=error.hint)
     return type(error)(error.detail, file=error.file or file, key=key, hint=error.hint)

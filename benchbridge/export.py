@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from benchbridge import store
 from benchbridge.errors import UserError
 from benchbridge.record import COST, IDENTITY, OUTCOME
-from benchbridge.results import load_results
+from benchbridge.results import load_results, saved_manifest
 
 FORMATS = ("csv", "jsonl", "parquet")
 GRID = ("grid", "run_dir", "model", "dataset")
@@ -40,8 +39,7 @@ def export_rows(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def _grid_columns(path: Path) -> dict[str, Any]:
-    manifest_file = path / store.MANIFEST_FILE
-    manifest = yaml.safe_load(manifest_file.read_text()) if manifest_file.is_file() else {}
+    manifest = saved_manifest(path)
     return {"grid": manifest.get("name") or path.name, "run_dir": str(path),
             "model": (manifest.get("model") or {}).get("name"), "dataset": (manifest.get("dataset") or {}).get("name")}
 

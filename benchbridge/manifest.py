@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from benchbridge import registry
 from benchbridge.errors import UserError
+from benchbridge.manifest_file import apply_overrides, read_yaml
 from benchbridge.sources import SourceSpec, TargetSpec, check_layout
 
 
@@ -110,7 +111,7 @@ class Training(Strict):
                                          "iterations (it is also saved on SIGTERM/SIGUSR1/SIGUSR2).")
     abort_if_no_learning: float | None = Field(
         None, gt=0, le=1, description="After this fraction of its iterations, stop a run that shows no learning "
-        "(top-1 not significantly above chance, or training loss at ln C): its health is no_learning.")
+        "(top-1 not significantly above chance, or training loss at ln C or above it): its health is no_learning.")
 
     @model_validator(mode="after")
     def _one_length(self) -> "Training":
@@ -190,62 +191,6 @@ class Manifest(Strict):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     execution: Execution = Field(default_factory=Execution)
     data: Data = Field(default_factory=Data)
-
-
-# --- loading -------------------------------------------------------------------------------------------------
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError("file not found.", file=str(path), hint="Check the path to the manifest.")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"not valid YAML{where}: {problem}.", file=str(path),
-                        hint="Fix the YAML syntax (indentation, colons, quotes).") from None
-    if not isinstance(data, dict):
-        raise UserError("a manifest must be a YAML mapping of keys such as name, dataset, model, splits.",
-                        file=str(path))
-    return data
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str], file: str | None = None) -> dict[str, Any]:
-    """Apply `dotted.key=value` overrides (value parsed as YAML; list items by index) before validation."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"override '{item}' is not of the form key=value (e.g. training.epochs=2).",
-                            file=file)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        _set_path(data, key.split("."), value, item, file)
-    return data
-
-
-def _set_path(node: Any, parts: list[str], value: Any, item: str, file: str | None) -> None:
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise UserError(f"override '{item}': '{part}' is not an index of a list of {len(node)} items.",
-                                file=file, key=".".join(parts[: i + 1]))
-            if last:
-                node[int(part)] = value
-                return
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-                return
-            node = node.setdefault(part, {})
-        else:
-            raise UserError(f"override '{item}': '{'.'.join(parts[:i])}' is not a mapping or list.",
-                            file=file, key=".".join(parts[: i + 1]))
 
 
 def load_manifest(path: str | Path, overrides: list[str] | None = None) -> "ResolvedManifest":

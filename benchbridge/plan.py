@@ -7,9 +7,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from benchbridge import pairs
 from benchbridge.errors import UserError, within
-from benchbridge.manifest import BASE_CONDITIONS, Condition, ResolvedManifest
+from benchbridge.manifest import BASE_CONDITIONS, Condition, Data, Evaluation, ResolvedManifest, Schedule, Training
 from benchbridge.splits import Split
 
 
@@ -49,24 +51,38 @@ def run_id(definition: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-# Training keys that change how a network is computed, not which network it is: not part of its id.
-EXECUTION_ONLY = ("checkpoint_every", "compile", "cudnn_benchmark", "channels_last")
-# Keys added later, left out of the id at their default so that earlier results keep their ids.
-LATER_DEFAULTS = {"precision": "fp32", "accumulation": 1, "abort_if_no_learning": None}
+# --- what a run id hashes: the one place that says it ---------------------------------------------------------
+
+ID_SECTIONS = ("dataset", "data", "model", "training", "evaluation")
+"""The manifest sections that define every network of a grid; each run adds its own classes (from `splits`),
+seed (`seeds`), strategy and strategy options (`conditions`), n (`layers`) and source run. `execution` (executor,
+devices, threads, workers, loggers, ...), `name`, `description` and `output_dir` never enter an id."""
+NOT_IN_ID = {"training": ("checkpoint_every", "compile", "cudnn_benchmark", "channels_last", "abort_if_no_learning"),
+             "evaluation": ("batch_size",)}
+"""Keys of those sections that do not define the network: how it is computed (checkpoints, compilation, cuDNN's
+algorithm search, memory layout), a safety net (abort_if_no_learning) and an evaluation-only setting (the evaluation
+batch size). They are hashed at their default value, whatever the manifest says, so changing them keeps every id,
+and ids made before a key moved here are unchanged for manifests that left it at its default."""
+LATER_DEFAULTS = ("precision", "accumulation", *NOT_IN_ID["training"])
+"""Training keys left out of the hashed dict while at their default (added after the first ids were made)."""
 LATER_OPTIONAL = ("factor", "patience", "min_delta", "drops", "holdout",  # left out of the id while unset (None)
                   "small_kernels", "head_init")
+PER_RUN_ID_KEYS = ("splits: the classes of the half the run trains on", "seeds", "conditions: strategy",
+                   "conditions: strategy options", "layers: n", "conditions: source run id")
 
 
-def _defines_network(key: str, value: Any) -> bool:
-    if key in EXECUTION_ONLY:
-        return False
-    return key not in LATER_DEFAULTS or value != LATER_DEFAULTS[key]
+def _default(section: str, key: str) -> Any:
+    model = {"training": Training, "evaluation": Evaluation}[section]
+    return model.model_fields[key].get_default(call_default_factory=True)
 
 
 def _common(m: ResolvedManifest) -> dict[str, Any]:
     """What every network of the manifest shares: data, architecture, training recipe."""
     d = m.to_dict()
-    training = {k: v for k, v in d["training"].items() if _defines_network(k, v)}
+    for section, keys in NOT_IN_ID.items():
+        d[section].update({k: _default(section, k) for k in keys})
+    training = {k: v for k, v in d["training"].items()
+                if not (k in LATER_DEFAULTS and v == _default("training", k))}
     training["schedule"] = _set_only(training["schedule"])
     model = {**d["model"], "options": _set_only(d["model"]["options"])}
     return {"dataset": d["dataset"], "data": d["data"], "model": model, "training": training,
@@ -75,6 +91,22 @@ def _common(m: ResolvedManifest) -> dict[str, Any]:
 
 def _set_only(section: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in section.items() if not (k in LATER_OPTIONAL and v is None)}
+
+
+def id_keys() -> list[str]:
+    """The manifest keys that enter a run id (`dataset.options.*`: every option of the plugin), then the per-run
+    parts."""
+    sections: dict[str, type[BaseModel]] = {"data": Data, "training": Training, "evaluation": Evaluation}
+    keys = ["dataset.name", "dataset.options.*", "model.name", "model.options.*"]
+    for section, model in sections.items():
+        for name in model.model_fields:
+            if name in NOT_IN_ID.get(section, ()):
+                continue
+            if name == "schedule":
+                keys += [f"training.schedule.{k}" for k in Schedule.model_fields]
+            else:
+                keys.append(f"{section}.{name}")
+    return keys + list(PER_RUN_ID_KEYS)
 
 
 def make_plan(m: ResolvedManifest) -> list[Run]:

@@ -7,7 +7,6 @@ before the record was typed) are read by filling what the plan knows and leaving
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchbridge.errors import UserError
 from benchbridge import store
-from benchbridge.store import strict
+from benchbridge.store import parse_json_bytes, strict
 
 SCHEMA_VERSION = 2
 """Bumped when a field is renamed, removed or changes meaning (adding an optional field does not bump it)."""
@@ -142,13 +141,40 @@ def write_record(folder: Path, record: RunRecord) -> None:
     store.write_json(folder / store.METRICS_FILE, record.to_json())
 
 
+DAMAGED_SUFFIX = ".damaged"
+"""`benchbridge run` keeps a damaged metrics.json beside its run as metrics.json.damaged and trains the run again."""
+RETRAIN_HINT = ("`benchbridge run` with the same manifest trains this run again (keeping the damaged file as "
+                f"metrics.json{DAMAGED_SUFFIX}).")
+
+
+class BrokenRecord(UserError):
+    """A metrics.json that cannot be read as a run record. `damaged`: its bytes are not a JSON object (a disk error,
+    a bad copy), so `benchbridge run` sets it aside and trains the run again; otherwise it is JSON that is not a
+    valid record (edited, or written by another tool) and is left for the user to delete."""
+
+    def __init__(self, message: str, *, file: str, damaged: bool, hint: str | None = None) -> None:
+        super().__init__(message, file=file, hint=hint)
+        self.damaged = damaged
+
+    def __reduce__(self) -> Any:  # keyword-only arguments: pickle it by its parts (worker processes)
+        return _rebuild, (self.detail, self.file, self.damaged, self.hint)
+
+
+def _rebuild(message: str, file: str, damaged: bool, hint: str | None) -> "BrokenRecord":
+    return BrokenRecord(message, file=file, damaged=damaged, hint=hint)
+
+
 def read_record(path: Path, defaults: dict[str, Any] | None = None) -> RunRecord:
-    """Read and validate metrics.json (see `parse_record`)."""
+    """Read and validate metrics.json (see `parse_record`); any bytes give a record or a BrokenRecord."""
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"metrics.json is not JSON: {exc}.", file=str(path),
-                        hint="Delete it to train the run again.") from None
+        data = parse_json_bytes(path.read_bytes(), "metrics.json")
+    except ValueError as exc:
+        raise BrokenRecord(f"{exc}.", file=str(path), damaged=True, hint=RETRAIN_HINT) from None
     if not isinstance(data, dict):
-        raise UserError("metrics.json does not hold a run record.", file=str(path))
-    return parse_record(data, path, defaults)
+        raise BrokenRecord("metrics.json does not hold a run record (not a JSON object).", file=str(path),
+                           damaged=True, hint=RETRAIN_HINT)
+    try:
+        return parse_record(data, path, defaults)
+    except UserError as exc:
+        raise BrokenRecord(exc.detail, file=str(path), damaged=False, hint=exc.hint) from None
+

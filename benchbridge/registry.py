@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
@@ -134,13 +135,35 @@ def validate_options(entry: Entry, options: dict[str, Any] | None, *, key: str,
         raise UserError(format_validation_error(exc, prefix=key), file=file) from None
 
 
+_UNION_TAG = re.compile(r"^([a-z]+(-[a-z]+)+|[a-z-]+\[.*\]|str|int|float|bool|none|bytes|[A-Z][a-z]+[A-Za-z0-9]*)$")
+"""How pydantic names the member of a union it tried ('constrained-int', "literal['auto']", 'str', a model's class
+name such as 'Condition'): part of its error locations, not a key the user wrote."""
+
+
+def _user_path(loc: tuple[Any, ...], extra: bool) -> list[str]:
+    """The error location as the user's keys: union member names dropped (an unknown key itself is kept)."""
+    parts = [str(p) for p in loc]
+    keep = [p for p in parts[:-1] if not _UNION_TAG.match(p)]
+    if parts and (extra or not _UNION_TAG.match(parts[-1])):
+        keep.append(parts[-1])
+    return keep
+
+
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
+    """pydantic's errors as 'key 'a.b': what is wrong' for each key, in the user's words."""
+    found: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        path = ".".join(p for p in (prefix, loc) if p)
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (remove it or check its spelling)"
-        parts.append(f"key '{path}': {msg}")
-    return "; ".join(parts) + "."
+        extra = err["type"] == "extra_forbidden"
+        path = ".".join(p for p in (prefix, *_user_path(err["loc"], extra)) if p)
+        msg = "unknown key (remove it or check its spelling)" if extra else err["msg"]
+        if msg not in found.setdefault(path, []):
+            found[path].append(msg)
+    return "; ".join(f"key '{path}': {_either(msgs)}" for path, msgs in found.items()) + "."
+
+
+def _either(messages: list[str]) -> str:
+    """One key's messages; the alternatives of a union as one sentence ('Input should be A or B')."""
+    lead = "Input should be "
+    if len(messages) > 1 and all(m.startswith(lead) for m in messages):
+        return lead + " or ".join(m.removeprefix(lead) for m in messages)
+    return "; or ".join(messages)

@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from benchbridge.cli._console import err_console
+from benchbridge.cli._console import err_console, say
 from benchbridge.export import FORMATS, export
+from benchbridge.results import broken, load_results
 
 
 @click.command("export")
@@ -18,6 +19,9 @@ from benchbridge.export import FORMATS, export
 def export_command(run_dirs: tuple[str, ...], fmt: str, out: str | None) -> None:
     """One row per finished run of RUN_DIRS, from each run's record (metrics.json)."""
     text = export(list(run_dirs), fmt, out)
+    for run_dir in run_dirs:
+        for message in broken(load_results(run_dir)):
+            say("warning:", "yellow", message)
     if text is not None:
         sys.stdout.write(text)
     else:

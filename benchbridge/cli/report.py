@@ -8,9 +8,11 @@ from typing import Any
 import click
 from rich.table import Table
 
-from benchbridge.cli._console import err_console, out_console, print_json
+from benchbridge.cli._console import err_console, out_console, print_json, say
 from benchbridge.errors import UserError
+from benchbridge.results import broken
 
+UNHEALTHY_MARK = "⚠"  # as in the report
 VERDICT_STYLE = {"holds": "green", "does not hold": "red", "inconclusive": "yellow", "not measured": "dim"}
 
 
@@ -28,8 +30,13 @@ def print_table(run_dir: str | Path, title: str) -> None:
         mine = [row for row in rows if row["family"] == family]
         for condition in dict.fromkeys(row["condition"] for row in mine):
             top1 = {row["n"]: row["top1"]["mean"] for row in mine if row["condition"] == condition}
-            table.add_row(condition, *[f"{top1[n]:.3f}" if n in top1 else "" for n in ns])
+            sick = {row["n"] for row in mine if row["condition"] == condition and row["unhealthy"]}
+            table.add_row(condition, *[f"{top1[n]:.3f}" + (f" {UNHEALTHY_MARK}" if n in sick else "")
+                                       if n in top1 else "" for n in ns])
         out_console.print(table)
+    if any(row["unhealthy"] for row in rows):
+        out_console.print(f"{UNHEALTHY_MARK}: a network of this cell, or the one it copies from, diverged or did not "
+                          "learn: not a result.", highlight=False)
     done = sum(r.record is not None for r in grid.results)
     if done < len(grid.results):
         err_console.print(f"{len(grid.results) - done} of {len(grid.results)} runs have no results yet "
@@ -56,6 +63,10 @@ def report(run_dirs: tuple[str, ...], out: str | None, reference: str | None, co
     _check_tolerance(tolerance)
     ref = load_reference(reference) if reference else None
     outputs = write_reports(list(run_dirs), out, formats=formats, reference=ref, compare=compare, tolerance=tolerance)
+    for rep in outputs:
+        for g in rep.grids:
+            for message in broken(g.grid.results):
+                say("warning:", "yellow", message)
     if not as_json:
         for rep in outputs:
             _print_summary(rep)
@@ -81,6 +92,8 @@ def _print_summary(rep: Any) -> None:
                           f"{c['device_hours']:.3f} device-hours on {', '.join(c['devices']) or '-'}", highlight=False)
         if c["missing"]:
             err_console.print(f"[yellow]partial grid:[/] {len(c['missing'])} runs missing (listed in the report).")
+        if c["blocked"]:
+            err_console.print(f"{len(c['blocked'])} runs not trained: blocked by an unhealthy source (see Run health).")
     for name, path in rep.files.items():
         err_console.print(f"{name}: {path}", highlight=False)
     for fig in [f for g in rep.grids for f in g.figures] + rep.figures:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +18,8 @@ from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
 from benchbridge.record import RunRecord
-from benchbridge.results import Result, blocked_runs, load_results, run_states, unhealthy
+from benchbridge.results import Result, blocked_runs, broken, load_results, run_states, unhealthy
+from benchbridge.store import lock_holder
 
 UNHEALTHY_EXIT = 3
 """Exit status of `run` when a run diverged or did not learn, or was blocked by one (2 stays for user mistakes)."""
@@ -46,6 +48,10 @@ class RichEvents:
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {record.top1:.3f} "
             f"({record.wall_time_s:.1f}s){note}", highlight=False)
         self.bar.advance(self.grid)
+
+    def damaged(self, run: Run, why: str) -> None:
+        say("warning:", "yellow", f"run {run.id} ({run.condition} n={run.n} {run.split}): its metrics.json was "
+            f"damaged ({why}); kept as metrics.json.damaged, the run trains again.")
 
     def blocked(self, run: Run, record: dict[str, Any]) -> None:
         self.bar.console.print(f"{run.id} {run.condition:>13} n={run.n} {run.split}: not trained, blocked by "
@@ -137,7 +143,7 @@ def _results_json(results: list[Any]) -> list[dict[str, Any]]:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the states as JSON to stdout.")
 def status(run_dir: str, as_json: bool) -> None:
-    """Say which runs of RUN_DIR are done, running, interrupted or missing."""
+    """Say which runs of RUN_DIR are done, blocked, running, interrupted, missing or broken."""
     states = run_states(run_dir)
     if as_json:
         print_json({k: [r.id for r in v] for k, v in states.items()})
@@ -146,10 +152,19 @@ def status(run_dir: str, as_json: bool) -> None:
     total = sum(len(v) for v in states.values())
     err_console.print(", ".join(f"{k}: {len(v)}" + (f" ({len(sick)} unhealthy)" if k == "done" and sick else "")
                                 for k, v in states.items()) + f" (of {total})")
-    _print_unhealthy(load_results(run_dir), blocked_runs(run_dir))
+    results = load_results(run_dir)
+    _print_unhealthy(results, blocked_runs(run_dir))
+    for message in broken(results):
+        say("broken:", "red", message)
     for state in ("running", "interrupted", "missing"):
         for r in states[state]:
             err_console.print(f"  {state:>11} {_label(r)}", highlight=False)
+    holder = lock_holder(Path(run_dir))
+    if holder:
+        err_console.print(f"a benchbridge run is using this folder now ({holder}).", highlight=False)
+    elif states["interrupted"]:
+        err_console.print("interrupted: their process is gone (killed or crashed); `benchbridge run` with the same "
+                          "manifest resumes them.", highlight=False)
 
 
 COMMANDS = [run, status]

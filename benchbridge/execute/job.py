@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,10 @@ from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.models.construct import initial_network
 from benchbridge.plan import Run, plan_to_json
 from benchbridge.record import RunRecord
-from benchbridge.results import record_of
+from benchbridge.results import record_of, set_aside_damaged
+from benchbridge.store import OutputLock
+
+__all__ = ["Events", "Job", "NoEvents", "OutputLock", "finetuned_runs", "prepare_output", "start_job"]
 
 
 @dataclass
@@ -190,49 +191,6 @@ def _save_init(run: Run, setup: RunSetup) -> None:
         store.atomic_write(path, lambda p: torch.save(state, p))
 
 
-class OutputLock:
-    """Refuses a second `run` on an output directory while one is using it (stale locks are taken over)."""
-
-    def __init__(self, output_dir: Path) -> None:
-        self.path = output_dir / store.LOCK_FILE
-
-    def __enter__(self) -> "OutputLock":
-        me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if self._holder_alive():
-                    raise UserError(
-                        f"another benchbridge run ({self.path.read_text().strip()}) is using this output "
-                        "directory.", file=str(self.path.parent),
-                        hint="Wait for it to finish, or set a different output_dir.") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            os.write(fd, me.encode())
-            os.close(fd)
-            return self
-        raise UserError("could not take the output directory's lock.", file=str(self.path))
-
-    def _holder_alive(self) -> bool:
-        try:
-            host, pid = self.path.read_text().split()
-        except (OSError, ValueError):
-            return False
-        if host != socket.gethostname():
-            return True  # another machine: assume alive
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:
     """The output directory, created and checked writable."""
     out = Path(output_dir or m.raw.output_dir)
@@ -248,7 +206,11 @@ def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:
 
 
 def start_job(m: ResolvedManifest, plan: list[Run], out: Path, events: Events | None = None) -> Job:
-    """Save the resolved manifest and the plan beside the results (call it holding the OutputLock)."""
+    """Save the resolved manifest and the plan beside the results (call it holding the OutputLock); set damaged
+    records aside, so that their runs train again."""
     store.write_text(out / store.MANIFEST_FILE, m.to_yaml())
     store.write_json(out / store.PLAN_FILE, plan_to_json(plan))
-    return Job(m, out, plan, events or NoEvents())
+    events = events or NoEvents()
+    for run, why in set_aside_damaged(out, plan):
+        getattr(events, "damaged", lambda *a: None)(run, why)  # an executor's own Events may not have it
+    return Job(m, out, plan, events)

@@ -18,10 +18,13 @@ from contextlib import contextmanager
 from queue import Queue
 
 from benchbridge import store
+from benchbridge.errors import UserError
 from benchbridge.execute.job import Job
 from benchbridge.plan import Run
 
 LOG_FILE = "worker.log"
+USER_ERROR_FILE = "user_error.txt"  # a worker process's user mistake, for the parent to raise (then removed)
+USER_ERROR_EXIT = 2
 
 
 def worker_command(job: Job, run: Run) -> list[str]:
@@ -29,13 +32,21 @@ def worker_command(job: Job, run: Run) -> list[str]:
 
 
 def run_in_subprocess(job: Job, run: Run, device: str) -> int:
-    """Train `run` in a child process that sees only `device` (CUDA_VISIBLE_DEVICES); its exit status."""
+    """Train `run` in a child process that sees only `device` (CUDA_VISIBLE_DEVICES); its exit status. A user
+    mistake the child met (it leaves its sentence in USER_ERROR_FILE) is raised here, as without workers."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
     log = store.run_dir(job.output_dir, run.id) / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
+    said = store.run_dir(job.output_dir, run.id) / USER_ERROR_FILE
+    said.unlink(missing_ok=True)
     with open(log, "w") as stream:
-        return subprocess.run(worker_command(job, run), env=env, stdout=stream, stderr=subprocess.STDOUT,
+        code = subprocess.run(worker_command(job, run), env=env, stdout=stream, stderr=subprocess.STDOUT,
                               check=False).returncode
+    if code == USER_ERROR_EXIT and said.is_file():
+        message = said.read_bytes().decode("utf-8", "replace")
+        said.unlink()
+        raise UserError(message)
+    return code
 
 
 _busy = threading.Event()  # in a pool process: set while it trains a run
@@ -62,17 +73,18 @@ def exit_with_parent(parent: int, poll_s: float = 1.0, grace_s: float = 300.0) -
     os._exit(1)
 
 
-def _train_in_worker(job: Job, run: Run) -> int:
-    """In a pool process: train one run; a failure's traceback goes to the run's worker log, exit status 1."""
+def _train_in_worker(job: Job, run: Run) -> int | str:
+    """In a pool process: train one run; 0, or a user mistake's sentence (the parent raises it, as without
+    workers), or 1 for any other failure. Either failure's traceback goes to the run's worker log."""
     _busy.set()
     try:
         job.run_one(run)
         return 0
-    except BaseException:  # the parent only sees the status; the log says why
+    except BaseException as exc:  # the parent sees the status or the sentence; the log says where
         log = store.run_dir(job.output_dir, run.id) / LOG_FILE
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc())
-        return 1
+        return str(exc) if isinstance(exc, UserError) else 1
     finally:
         _busy.clear()
 
@@ -91,22 +103,29 @@ def cpu_pool(workers: int, threads: int) -> Iterator[Callable[[Job, Run, str], i
 
         def launch(job: Job, run: Run, _slot: str) -> int:
             try:
-                return pool.submit(_train_in_worker, job, run).result()
+                status = pool.submit(_train_in_worker, job, run).result()
             except BrokenProcessPool:  # a worker was killed (out of memory, a signal): its run is not finished
                 return 1
+            if isinstance(status, str):
+                raise UserError(status)  # the sentence the worker met, whole (file, key and hint are in it)
+            return status
 
         yield launch
 
 
 def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str], int] = run_in_subprocess
                  ) -> list[Run]:
-    """Run the job's pending runs, at most one per device at a time; the runs that failed (and their dependents)."""
+    """Run the job's pending runs, at most one per device at a time; the runs that failed (and their dependents).
+
+    A user mistake met by a run (a corrupt sample, a missing file) is raised as it was met, as without workers:
+    no further run starts, the runs in progress finish, then the first such error is raised."""
     free: Queue[str] = Queue()
     for d in devices:
         free.put(d)
     waiting = job.pending()
     failed: list[Run] = []
     running: dict[Future[int], Run] = {}
+    mistake: UserError | None = None
 
     def start(run: Run) -> int:
         device = free.get()
@@ -134,8 +153,15 @@ def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str],
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 run = running.pop(future)
-                if future.result() == 0 and store.is_finished(job.output_dir, run.id):
+                try:
+                    status = future.result()
+                except UserError as exc:
+                    mistake, status = mistake or exc, 1
+                    waiting.clear()  # start nothing more: the error stops the grid, as it does without workers
+                if status == 0 and store.is_finished(job.output_dir, run.id):
                     job.events.finished(run, job.record(run.id))
                 else:
                     failed.append(run)
+    if mistake is not None:
+        raise mistake
     return failed

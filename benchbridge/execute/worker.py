@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
+from benchbridge import store
+from benchbridge.errors import UserError
 from benchbridge.execute.job import Job
+from benchbridge.execute.parallel import USER_ERROR_EXIT, USER_ERROR_FILE
 
 
 def main(argv: list[str]) -> int:
     output_dir, run_id = Path(argv[0]), argv[1]
     job = Job.load(output_dir)
     [run] = [r for r in job.plan if r.id == run_id]
-    job.run_one(run)
+    try:
+        job.run_one(run)
+    except UserError as exc:  # the parent raises this sentence, as without workers; the traceback goes to the log
+        traceback.print_exc()
+        store.write_text(store.run_dir(output_dir, run_id) / USER_ERROR_FILE, str(exc))
+        return USER_ERROR_EXIT
     return 0
 
 

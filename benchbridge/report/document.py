@@ -115,7 +115,8 @@ def health_blocks(g: GridReport) -> list[Block]:
                  warning=True),
             Table(["health", "condition", "n", "split", "seed", "id", "reason"], rows,
                   "diverged: non-finite training loss; no_learning: top-1 not significantly above chance (binomial, "
-                  "1%) or training loss at ln C; blocked: not trained because the run it copies from is unhealthy")]
+                  "1%), or training loss at ln C or more than 15% above it; blocked: not trained because the run it "
+                  "copies from is unhealthy")]
 
 
 def convergence_blocks(g: GridReport) -> list[Block]:
@@ -234,8 +235,16 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += [Heading("Cost", 3), cost_table(g)]
     if g.cost["missing"]:
         rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"]] for m in g.cost["missing"]]
-        blocks += [Heading("Missing runs", 3), Para("This grid is partial: figures and verdicts use what is there."),
+        blocks += [Heading("Missing runs", 3), Para("This grid is partial: figures and verdicts use what is there. "
+                                                    "Runs blocked by an unhealthy source are under Run health."),
                    Table(["condition", "n", "split", "seed", "id"], rows)]
+    if g.cost.get("broken"):
+        rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"], m["reason"]]
+                for m in g.cost["broken"]]
+        blocks += [Heading("Runs with an unreadable record", 3),
+                   Para("Left out of every figure and table here; `benchbridge run` trains a damaged one again.",
+                        warning=True),
+                   Table(["condition", "n", "split", "seed", "id", "why"], rows)]
     return blocks
 
 

@@ -6,12 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from benchbridge import store
 from benchbridge.manifest import condition_key
 from benchbridge.report.stats import Stat, summarize
-from benchbridge.results import Result, blocked_runs, load_results
+from benchbridge.results import Result, blocked_runs, load_results, saved_manifest
 
 RANDOM = "random"
 
@@ -116,8 +114,7 @@ def load_grid(run_dir: str | Path) -> Grid:
     """Read a results directory: plan, metrics and the resolved manifest."""
     path = Path(run_dir)
     results = load_results(path)
-    manifest_file = path / store.MANIFEST_FILE
-    manifest = yaml.safe_load(manifest_file.read_text()) if manifest_file.is_file() else {}
+    manifest = saved_manifest(path)
     name = manifest.get("name") or path.name
     grid = Grid(name, path, results, manifest, num_cut_points(results), blocked=blocked_runs(path))
     grid.samples = make_samples(results)

@@ -72,7 +72,7 @@ def transfer_gap(grid: Grid) -> list[dict[str, Any]]:
 
 
 def cost(grid: Grid) -> dict[str, Any]:
-    """Wall time and device-hours per condition and for the grid; what is done and what is missing."""
+    """Wall time and device-hours per condition and for the grid; what is done, blocked, broken and missing."""
     by_condition: dict[str, dict[str, float]] = {}
     devices: set[str] = set()
     for res in grid.results:
@@ -83,12 +83,19 @@ def cost(grid: Grid) -> dict[str, Any]:
         c["wall_time_s"] += res.record.wall_time_s
         c["device_hours"] += res.record.hours()
         devices.add(res.record.device or "?")
-    missing = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split,
-                "seed": r.run.seed} for r in grid.results if r.record is None]
+    def entry(r: Any) -> dict[str, Any]:
+        return {"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed}
+
+    # not finished: blocked (a source is unhealthy: in the health table), broken (unreadable record), or missing
+    blocked = [entry(r) for r in grid.results if r.record is None and r.run.id in grid.blocked and not r.broken]
+    broken = [{**entry(r), "reason": r.broken} for r in grid.results if r.broken]
+    missing = [entry(r) for r in grid.results
+               if r.record is None and r.run.id not in grid.blocked and not r.broken]
+    done = sum(r.record is not None for r in grid.results)
     per_run = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed,
                 "wall_time_s": r.record.wall_time_s, "device_hours": r.record.hours()}
                for r in grid.results if r.record is not None]
-    return {"runs": len(grid.results), "done": len(grid.results) - len(missing), "missing": missing,
+    return {"runs": len(grid.results), "done": done, "missing": missing, "blocked": blocked, "broken": broken,
             "per_run": per_run,
             "wall_time_s": sum(c["wall_time_s"] for c in by_condition.values()),
             "device_hours": sum(c["device_hours"] for c in by_condition.values()),

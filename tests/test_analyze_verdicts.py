@@ -112,14 +112,26 @@ def test_across_groups_ranks_splits_at_a_fixed_n_and_scores_the_proxy():
     assert proxy["beats_baseline"] is None and "constant" in proxy["reason"]
 
 
-def test_best_finetune_n_scores_regret_against_the_shallowest_n():
-    plus = {1: 0.90, 3: 0.95, 5: 1.00, 7: 0.97}  # best n = 5; -n chooses n = 1 (regret 0.10)
+def test_best_finetune_n_scores_regret_against_the_better_constant_depth():
+    plus = {1: 0.90, 3: 0.95, 5: 1.00, 7: 0.97}  # best n = 5; always-deepest loses 0.03, always-shallowest 0.10
     groups = _six_groups(lambda i, n: plus[n], lambda i, n: 0.9, plus_fn=lambda i, n: plus[n])
-    row = _row(questions.best_finetune_n(groups, [questions.series_predictor("m", "a")]), "m")
+    answer = questions.best_finetune_n(groups, [questions.series_predictor("m", "a")])
+    assert answer["baseline_rule"] == "deepest"
+    row = _row(answer, "m")
     first = row["per_group"][0]
-    assert (first["best_n"], first["chosen_n"], first["baseline_n"]) == (5, 5, 1)
-    assert first["regret"] == 0 and first["baseline_regret"] == pytest.approx(0.10)
+    assert (first["best_n"], first["chosen_n"], first["baseline_n"]) == (5, 5, 7)
+    assert first["regret"] == 0 and first["baseline_regret"] == pytest.approx(0.03)
     assert row["beats_baseline"] is True
+
+
+def test_best_finetune_n_baseline_is_the_shallowest_n_when_the_curve_falls():
+    plus = {1: 1.00, 3: 0.98, 5: 0.90, 7: 0.80}
+    groups = _six_groups(lambda i, n: n, lambda i, n: 0.9, plus_fn=lambda i, n: plus[n])
+    answer = questions.best_finetune_n(groups, [questions.series_predictor("m", "a")])
+    assert answer["baseline_rule"] == "shallowest"
+    row = _row(answer, "m")  # a measurement rising with n picks the worst n in every group
+    assert all(c["chosen_n"] == 7 and c["baseline_n"] == 1 for c in row["per_group"])
+    assert row["beats_baseline"] is False and row["p_value"] == pytest.approx(1.0)
 
 
 def test_a_grid_with_too_few_groups_says_so_on_every_question():

@@ -131,9 +131,23 @@ def _regret(measured: dict[str, float], chosen: str) -> float:
     return max(measured.values()) - measured[chosen]
 
 
+def _depth_rule(groups: list[dict[str, Any]], target: str) -> str:
+    """The constant-depth rule with the lower total regret over the groups: "shallowest" (argmax of -n) or
+    "deepest" (argmax of +n). Chosen once for the whole grid, in the baseline's favour."""
+    total = {"shallowest": 0.0, "deepest": 0.0}
+    for g in groups:
+        measured = _finite(g["measured"].get(target, {}))
+        if measured:
+            total["shallowest"] += _regret(measured, min(measured, key=int))
+            total["deepest"] += _regret(measured, max(measured, key=int))
+    return "deepest" if total["deepest"] < total["shallowest"] else "shallowest"
+
+
 def best_finetune_n(groups: list[dict[str, Any]], predictors: list[Predictor]) -> dict[str, Any]:
     """Per group, the top-1 lost by fine-tuning (AnB+) from the predictor's argmax n instead of the best n."""
     target = "AnB+/baseB"
+    rule = _depth_rule(groups, target)
+    sign = "-" if rule == "shallowest" else "+"
     rows = []
     for p in predictors:
         per_group = []
@@ -144,11 +158,11 @@ def best_finetune_n(groups: list[dict[str, Any]], predictors: list[Predictor]) -
                 per_group.append({**_key(g), "points": len(points), "chosen_n": None, "regret": None,
                                   "baseline_regret": None, "difference": None})
                 continue
+            curve = {n: measured[n] for n in points}
             chosen = max(points, key=lambda n: (values[n], -int(n)))  # ties: the shallower cut point
-            baseline = min(points, key=int)  # argmax of -n
-            mine, base = _regret({n: measured[n] for n in points}, chosen), _regret(
-                {n: measured[n] for n in points}, baseline)
-            per_group.append({**_key(g), "points": len(points), "best_n": int(max(points, key=lambda n: measured[n])),
+            baseline = (min if rule == "shallowest" else max)(points, key=int)
+            mine, base = _regret(curve, chosen), _regret(curve, baseline)
+            per_group.append({**_key(g), "points": len(points), "best_n": int(max(points, key=lambda n: curve[n])),
                               "chosen_n": int(chosen), "baseline_n": int(baseline), "regret": mine,
                               "baseline_regret": base, "difference": base - mine})
         v = verdict.sign_test([c["difference"] for c in per_group])
@@ -156,7 +170,9 @@ def best_finetune_n(groups: list[dict[str, Any]], predictors: list[Predictor]) -
                      "groups": sum(1 for c in per_group if c["difference"] is not None), **v.to_dict()})
     return {"question": "Which n is best to fine-tune from (argmax of AnB+)?",
             "target": f"{target}: regret = best AnB+/baseB minus AnB+/baseB at the chosen n, per group",
-            "baseline": f"argmax of {DEPTH_BASELINE}: the shallowest n of the grid",
+            "baseline": f"a constant depth: the {rule} n of the grid (argmax of {sign}n), whichever of shallowest "
+                        "and deepest has the lower total regret over the groups",
+            "baseline_rule": rule,
             "test": verdict.SIGN_TEST + " (difference = baseline regret - regret)", "measurements": rows}
 
 

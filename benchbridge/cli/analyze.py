@@ -54,7 +54,7 @@ def _statistic(row: dict[str, Any]) -> str:
     if "rho" in row:
         return f"rho across groups {_num(row['rho'])}, {len(row['groups'])} groups"
     wins = sum(1 for c in row["per_group"] if (c["difference"] or 0) > 0)
-    return f"lower regret than -n in {wins} of {row['groups']} groups"
+    return f"lower regret than the baseline in {wins} of {row['groups']} groups"
 
 
 def _num(x: float | None) -> str:

@@ -103,7 +103,8 @@ def _at(values: dict[str, float], cols: list[str]) -> list[float] | None:
 
 
 def _common(groups: list[dict[str, Any]], target: str) -> list[str]:
-    sets = [set(_finite(g["measured"].get(target, {}))) for g in groups]
+    """The n that every group with a measured curve has measured."""
+    sets = [set(curve) for g in groups if (curve := _finite(g["measured"].get(target, {})))]
     return sorted(set.intersection(*sets), key=int) if sets else []
 
 

@@ -72,9 +72,9 @@ def test_permutation_test_of_a_perfect_ranking_of_five_groups():
 # --- questions -------------------------------------------------------------------------------------------------
 
 
-def _six_groups(series_fn, anb_fn, plus_fn=None, proxy_fn=None):
+def _six_groups(series_fn, anb_fn, plus_fn=None, proxy_fn=None, splits=("r", "d"), seeds=(0, 1, 2)):
     out = []
-    for i, (split, seed) in enumerate([(s, d) for s in ("r", "d") for d in (0, 1, 2)]):
+    for i, (split, seed) in enumerate([(s, d) for s in splits for d in seeds]):
         ns = (1, 3, 5, 7)
         out.append(_group(split, seed, {"m": {n: series_fn(i, n) for n in ns}}, {n: anb_fn(i, n) for n in ns},
                           {n: plus_fn(i, n) for n in ns} if plus_fn else None,
@@ -101,15 +101,27 @@ def test_a_measurement_that_sees_a_non_monotone_curve_beats_the_depth_baseline()
 
 
 def test_across_groups_ranks_splits_at_a_fixed_n_and_scores_the_proxy():
-    level = [0.9, 0.8, 0.85, 0.5, 0.55, 0.6]  # per group AnB/baseB level
+    level = [0.9, 0.8, 0.85, 0.5, 0.55, 0.6]  # per split AnB/baseB level
     groups = _six_groups(lambda i, n: level[i] * 10 - n, lambda i, n: level[i] - 0.01 * n,
-                         proxy_fn=lambda i, n: 0.5)  # a flat proxy ranks nothing
+                         proxy_fn=lambda i, n: 0.5, splits=tuple("abcdef"), seeds=(0,))  # a flat proxy ranks nothing
     answer = questions.across_groups(groups, [questions.series_predictor("m", "a"), questions.proxy_predictor()])
     row = _row(answer, "m")
     assert row["columns"] == [1, 3, 5, 7] and row["rho"] == pytest.approx(1.0)
     assert row["beats_baseline"] is True and row["p_value"] == pytest.approx(1 / 720)
     proxy = _row(answer, "proxy grid")
     assert proxy["beats_baseline"] is None and "constant" in proxy["reason"]
+
+
+def test_seeds_of_two_splits_are_two_units_not_six():
+    level = [0.9, 0.8, 0.85, 0.5, 0.55, 0.6]  # split r high, split d low: six groups ranked perfectly
+    groups = _six_groups(lambda i, n: level[i] * 10 - n, lambda i, n: level[i] - 0.01 * n)
+    for answer in (questions.across_groups(groups, [questions.series_predictor("m", "a")]),
+                   questions.top_layer_fall(groups, [questions.series_predictor("m", "a")])):
+        row = _row(answer, "m")
+        assert row["beats_baseline"] is None and "not enough splits: 2" in row["reason"]
+        assert [s["seeds"] for s in row["splits"]] == [3, 3] and len(row["groups"]) == 6
+    split_r = _row(questions.across_groups(groups, [questions.series_predictor("m", "a")]), "m")["splits"][0]
+    assert split_r["measured"][0] == pytest.approx((0.9 + 0.8 + 0.85) / 3 - 0.01)  # the mean over its seeds
 
 
 def test_best_finetune_n_scores_regret_against_the_better_constant_depth():
@@ -140,4 +152,4 @@ def test_a_grid_with_too_few_groups_says_so_on_every_question():
     for name, answer in answers.items():
         row = _row(answer, "m")
         assert row["beats_baseline"] is None, name
-        assert "not enough groups" in row["reason"], name
+        assert "not enough" in row["reason"], name

@@ -80,22 +80,32 @@ def depth_order(groups: list[dict[str, Any]], predictors: list[Predictor]) -> di
 
 def _across(groups: list[dict[str, Any]], p: Predictor, target: str,
             value: Callable[[dict[str, float], list[str]], list[float] | None], columns: list[str]) -> dict[str, Any]:
-    """Rows of (predicted, measured) per group over `columns`, and the permutation test across groups."""
-    if len(groups) < verdict.MIN_GROUPS:
-        reason = f"not enough groups: {len(groups)} with values (the test needs {verdict.MIN_GROUPS})"
-        return {"groups": [], "rho": None, **verdict.Verdict(None, None, reason).to_dict()}
+    """Per split, the mean over its seeds of (predicted, measured) over `columns`; the permutation test across splits.
+
+    The unit is the split (the target), not the group: seeds of one split share its classes, so six groups of two
+    splits are two units, and treating them as six would make a coin flip look significant.
+    """
     if not columns:
-        return {"groups": [], "rho": None,
+        return {"groups": [], "splits": [], "rho": None,
                 **verdict.Verdict(None, None, "no cut point where every group has a value").to_dict()}
-    predicted, measured, used = [], [], []
+    used, by_split = [], {}
     for g in groups:
         m, v = value(_finite(g["measured"].get(target, {})), columns), value(_finite(p.values(g, target)), columns)
         if m is not None and v is not None:
-            predicted.append(v)
-            measured.append(m)
             used.append({**_key(g), "predicted": v, "measured": m})
-    stat, v = verdict.permutation_test(predicted, measured)
-    return {"groups": used, "rho": stat, **v.to_dict()}
+            by_split.setdefault(g["split"], []).append((v, m))
+    splits = [{"split": split, "seeds": len(rows), "predicted": _mean([r[0] for r in rows]),
+               "measured": _mean([r[1] for r in rows])} for split, rows in by_split.items()]
+    if len(splits) < verdict.MIN_GROUPS:
+        reason = (f"not enough splits: {len(splits)} with values (the test ranks splits, averaged over their seeds, "
+                  f"and needs {verdict.MIN_GROUPS})")
+        return {"groups": used, "splits": splits, "rho": None, **verdict.Verdict(None, None, reason).to_dict()}
+    stat, v = verdict.permutation_test([s["predicted"] for s in splits], [s["measured"] for s in splits])
+    return {"groups": used, "splits": splits, "rho": stat, **v.to_dict()}
+
+
+def _mean(rows: list[list[float]]) -> list[float]:
+    return [sum(col) / len(col) for col in zip(*rows)]
 
 
 def _at(values: dict[str, float], cols: list[str]) -> list[float] | None:
@@ -119,9 +129,10 @@ def across_groups(groups: list[dict[str, Any]], predictors: list[Predictor]) -> 
         row = _across(having, p, target, _at, defined)
         rows.append({"measurement": p.name, "source": p.source, "columns": [int(n) for n in defined], **row})
     return {"question": "At a fixed n, which splits (targets) transfer best?",
-            "target": f"{target} at each n, ranked across groups (split x seed); the statistic is the mean over n",
-            "baseline": f"chance (rho = 0): {DEPTH_BASELINE} is the same in every group at a fixed n, so depth "
-                        "order cannot rank groups",
+            "target": f"{target} at each n, ranked across splits (each the mean over its seeds); the statistic is the "
+                      "mean over n",
+            "baseline": f"chance (rho = 0): {DEPTH_BASELINE} is the same in every split at a fixed n, so depth "
+                        "order cannot rank splits",
             "test": verdict.PERMUTATION_TEST, "measurements": rows}
 
 
@@ -193,9 +204,10 @@ def top_layer_fall(groups: list[dict[str, Any]], predictors: list[Predictor]) ->
              **_across([g for g in groups if _finite(p.values(g, target))], p, target, fall, ends)}
             for p in predictors]
     return {"question": "How far does AnB fall by the top layer?",
-            "target": (f"the fall of {target} from n = {ends[0]} to n = {ends[1]}, ranked across groups" if ends
+            "target": (f"the fall of {target} from n = {ends[0]} to n = {ends[1]}, ranked across splits (each the "
+                       "mean over its seeds)" if ends
                        else f"the fall of {target}: the grid has fewer than 2 cut points in every group"),
-            "baseline": f"chance (rho = 0): {DEPTH_BASELINE} falls by the same amount in every group",
+            "baseline": f"chance (rho = 0): {DEPTH_BASELINE} falls by the same amount in every split",
             "test": verdict.PERMUTATION_TEST, "measurements": rows}
 
 

@@ -32,10 +32,10 @@ FISHER_CLIP = 0.999
 
 SIGN_TEST = (f"exact one-sided sign test over groups of the per-group difference (measurement - baseline); ties "
              f"(difference 0) dropped; beats the baseline when p < {ALPHA}; needs at least {MIN_GROUPS} untied groups")
-PERMUTATION_TEST = (f"exact one-sided permutation test over groups (every permutation of the measurement's values "
-                    f"between groups up to {EXACT_PERMUTATIONS} groups, else {RANDOM_PERMUTATIONS} seeded draws) of "
-                    f"Spearman's rho across groups; beats chance (rho = 0) when p < {ALPHA}; needs at least "
-                    f"{MIN_GROUPS} groups")
+PERMUTATION_TEST = (f"exact one-sided permutation test over splits (every permutation of the measurement's values "
+                    f"between splits up to {EXACT_PERMUTATIONS} splits, else {RANDOM_PERMUTATIONS} seeded draws) of "
+                    f"Spearman's rho across splits, each split the mean over its seeds; beats chance (rho = 0) when "
+                    f"p < {ALPHA}; needs at least {MIN_GROUPS} splits")
 
 
 @dataclass

@@ -52,7 +52,7 @@ def _statistic(row: dict[str, Any]) -> str:
         mine, base = row["pooled_rho"], row["pooled_baseline_rho"]
         return (f"pooled rho {_num(mine)} vs -n {_num(base)}, {row['groups']} groups")
     if "rho" in row:
-        return f"rho across groups {_num(row['rho'])}, {len(row['groups'])} groups"
+        return f"rho across splits {_num(row['rho'])}, {len(row['splits'])} splits ({len(row['groups'])} groups)"
     wins = sum(1 for c in row["per_group"] if (c["difference"] or 0) > 0)
     return f"lower regret than the baseline in {wins} of {row['groups']} groups"
 

@@ -40,6 +40,12 @@ def _print(result: dict[str, Any]) -> None:
         for row in q["measurements"]:
             table.add_row(row["measurement"], _statistic(row), verdict_text(row))
         out_console.print(table)
+    for g in result["groups"]:
+        t = g["t_metric_network"]
+        if t is not None:
+            origin = f", source init_origin {t['init_origin']}" if t["init_origin"] else ""
+            out_console.print(f"T-metric, split {g['split']} seed {g['seed']}: {t['condition']} n={t['n']} "
+                              f"({t['run_id']}); theta_r: {t['theta_r']}{origin}", highlight=False)
     cost = result["cost"]
     spent = cost["features_s"] + sum(cost["analysis_s"].values())
     out_console.print(f"measurements: {spent:.1f} s (features {cost['features_s']:.1f} s); training of the grid by "

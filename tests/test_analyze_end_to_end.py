@@ -222,3 +222,12 @@ def test_a_third_party_analysis_is_measured_and_a_failing_one_stops_nothing(anal
         assert cell["rho"] == cell["baseline_rho"]
         assert cell["difference"] in (0.0, None)
     assert (tmp_path / "a" / ANALYSIS_FILE).is_file()
+
+
+def test_text_output_names_each_question_its_test_and_theta_r(analysed, tmp_path):
+    out, _ = analysed
+    result = run_cli("analyze", str(out), "--images-per-class", "4", "--out", str(tmp_path / "t"))
+    text = " ".join(result.stdout.split())  # rich wraps lines
+    for key in ("depth_order", "across_groups", "best_finetune_n", "top_layer_fall", "sign test", "permutation"):
+        assert key in text, key
+    assert "theta_r: recomputed from the source run's seed" in text

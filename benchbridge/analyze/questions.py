@@ -97,8 +97,7 @@ def _across(groups: list[dict[str, Any]], p: Predictor, target: str,
     splits = [{"split": split, "seeds": len(rows), "predicted": _mean([r[0] for r in rows]),
                "measured": _mean([r[1] for r in rows])} for split, rows in by_split.items()]
     if len(splits) < verdict.MIN_GROUPS:
-        reason = (f"not enough splits: {len(splits)} with values (the test ranks splits, averaged over their seeds, "
-                  f"and needs {verdict.MIN_GROUPS})")
+        reason = f"not enough splits: {len(splits)} (needs {verdict.MIN_GROUPS})"
         return {"groups": used, "splits": splits, "rho": None, **verdict.Verdict(None, None, reason).to_dict()}
     stat, v = verdict.permutation_test([s["predicted"] for s in splits], [s["measured"] for s in splits])
     return {"groups": used, "splits": splits, "rho": stat, **v.to_dict()}

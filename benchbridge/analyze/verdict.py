@@ -67,7 +67,7 @@ def sign_test(differences: list[float | None]) -> Verdict:
     untied = [d for d in differences if d is not None and d != 0]
     if len(untied) < MIN_GROUPS:
         return Verdict(None, None, f"not enough groups: {len(untied)} untied of {len(differences)} "
-                                   f"(the test needs {MIN_GROUPS})")
+                                   f"(needs {MIN_GROUPS})")
     wins = sum(1 for d in untied if d > 0)
     p = sum(math.comb(len(untied), k) for k in range(wins, len(untied) + 1)) / 2 ** len(untied)
     return Verdict(p < ALPHA, p, None)
@@ -81,7 +81,7 @@ def permutation_test(predicted: list[list[float]], measured: list[list[float]]) 
     """
     groups = len(predicted)
     if groups < MIN_GROUPS:
-        return None, Verdict(None, None, f"not enough groups: {groups} (the test needs {MIN_GROUPS})")
+        return None, Verdict(None, None, f"not enough groups: {groups} (needs {MIN_GROUPS})")
     P, M = np.asarray(predicted, dtype=np.float64), np.asarray(measured, dtype=np.float64)
 
     def statistic(order: tuple[int, ...] | np.ndarray) -> float | None:

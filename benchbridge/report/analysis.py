@@ -11,9 +11,10 @@ from benchbridge.report.figures import Figure
 
 
 INTRO = ("Cheap per-layer measurements (`benchbridge analyze`, see docs/analytics.md), each scored on four questions "
-         "against its own baseline: the depth order -n for ranking cut points and for the best n to fine-tune from, "
-         "chance for ranking splits and seeds. A measurement is called predictive only where it beats that "
-         "baseline under the stated test; with too few groups there is no verdict.")
+         "against its own baseline: the depth order -n for ranking cut points, a constant depth (shallowest or "
+         "deepest) for the best n to fine-tune from, chance for ranking splits. A measurement is called predictive "
+         "only where it beats that baseline under the stated test; with too few groups or splits there is no "
+         "verdict.")
 CAPTION = ("Beats its baseline? yes / no with the one-sided p, or – with the reason there is no verdict (e.g. not "
            "enough groups)")
 

@@ -134,8 +134,8 @@ def test_h_score_ranks_separable_features_above_noise():
 
 
 def test_leep_matches_a_hand_computed_example():
-    theta = np.array([[0.8, 0.2], [0.3, 0.7]])
-    y = np.array([0, 1])
+    theta = np.array([[0.8, 0.2], [0.3, 0.7]] * 2)  # each image twice: the same empirical joint as two images
+    y = np.array([0, 1] * 2)
     # joint P(y, z) = [[0.4, 0.1], [0.15, 0.35]]; P(z) = [0.55, 0.45]
     p_y_given_z = np.array([[0.4 / 0.55, 0.1 / 0.45], [0.15 / 0.55, 0.35 / 0.45]])
     eep = [p_y_given_z[0] @ theta[0], p_y_given_z[1] @ theta[1]]
@@ -158,6 +158,13 @@ def test_t_metric_is_one_when_pretrained_is_as_far_from_finetuned_as_random():
     random = [w + 0.5 * s for w, s in zip(finetuned, signs)]
     pretrained = [w - 0.5 * s for w, s in zip(finetuned, signs)]  # mirror image: same mean |difference|
     assert metrics.t_metric(random, pretrained, finetuned) == pytest.approx(1.0)
+
+
+def test_t_metric_averages_per_tensor_means_as_chens_code_does():
+    finetuned = [np.zeros(2), np.zeros(8)]
+    random = [np.full(2, 4.0), np.full(8, 1.0)]  # per tensor 4 and 1: D = 2.5 (pooled over weights it would be 1.6)
+    pretrained = [np.full(2, 0.5), np.full(8, 0.5)]  # D = 0.5
+    assert metrics.t_metric(random, pretrained, finetuned) == pytest.approx(5.0)
 
 
 def test_t_metric_is_the_ratio_of_mean_absolute_differences():
@@ -183,4 +190,76 @@ def test_constant_features_give_finite_scores_and_no_cka():
     y = np.arange(20) % 2
     assert math.isfinite(metrics.logme(dead, y))
     assert metrics.h_score(dead, y) == 0.0
-    assert math.isnan(metrics.linear_cka(dead, _rng().normal(size=(20, 3))))
+    with pytest.raises(metrics.Undefined, match="constant"):
+        metrics.linear_cka(dead, _rng().normal(size=(20, 3)))
+
+
+# --- undefined values: a null with a reason, never a number ---------------------------------------------------
+
+
+def _with_nan(x: np.ndarray) -> np.ndarray:
+    x = x.copy()
+    x[3, 1] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("measure", [
+    lambda x, y: metrics.ridge_probe(x, y, x, y),
+    lambda x, y: metrics.linear_cka(x, x),
+    lambda x, y: metrics.logme(x, y),
+    lambda x, y: metrics.h_score(x, y),
+])
+def test_non_finite_features_are_undefined_not_a_number(measure):
+    x, y = _separable()
+    assert math.isfinite(measure(x, y))  # the same data without the nan has a value
+    with pytest.raises(metrics.Undefined, match="non-finite"):
+        measure(_with_nan(x), y)
+
+
+def test_non_finite_source_probabilities_are_undefined():
+    probs = np.full((8, 2), 0.5)
+    y = np.arange(8) % 2
+    assert metrics.leep(probs, y) == pytest.approx(math.log(0.5))
+    probs[0, 0] = np.inf
+    with pytest.raises(metrics.Undefined, match="non-finite"):
+        metrics.leep(probs, y)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_cka_with_three_images_or_fewer_is_undefined(n):
+    X, Y = _rng().normal(size=(n, 4)), _rng(1).normal(size=(n, 4))
+    with pytest.raises(metrics.Undefined, match="images"):
+        metrics.linear_cka(X, Y)
+    with pytest.raises(metrics.Undefined, match="images"):
+        metrics.hsic_unbiased(X @ X.T, Y @ Y.T)
+    assert math.isfinite(metrics.linear_cka(_rng().normal(size=(5, 4)), _rng(1).normal(size=(5, 4))))
+
+
+@pytest.mark.parametrize("measure", [
+    lambda x, y: metrics.ridge_probe(x, y, x, y),
+    lambda x, y: metrics.logme(x, y),
+    lambda x, y: metrics.h_score(x, y),
+    lambda x, y: metrics.nce(np.zeros(len(y), dtype=int), y),
+])
+def test_three_images_or_fewer_are_undefined(measure):
+    x, y = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.2], [0.1, 0.9]]), np.array([0, 1, 1, 0])
+    assert math.isfinite(measure(x, y))  # four images have a value
+    with pytest.raises(metrics.Undefined, match="3 images"):
+        measure(x[:3], y[:3])
+
+
+def test_logme_adds_no_term_for_a_missing_class_id():
+    x, y = _separable(k=2)
+    gap = np.where(y == 1, 2, y)  # class ids 0 and 2: id 1 has no images
+    assert metrics.logme(x, gap) == pytest.approx(metrics.logme(x, y))  # not the mean over three targets
+    with pytest.raises(metrics.Undefined, match="class id 1 has no images"):
+        metrics.logme(x, gap, classes=3)
+    assert metrics.logme(x, y, classes=2) == pytest.approx(metrics.logme(x, y))
+
+
+def test_t_metric_of_a_block_without_weights_or_unchanged_by_fine_tuning_is_undefined():
+    with pytest.raises(metrics.Undefined, match="no conv or linear weights"):
+        metrics.t_metric([], [], [])
+    w = [np.ones((2, 2))]
+    with pytest.raises(metrics.Undefined, match="D = 0"):
+        metrics.t_metric([np.zeros((2, 2))], w, w)

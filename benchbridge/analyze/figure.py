@@ -1,4 +1,5 @@
-"""One figure: per split and seed, the measured AnB / baseB curve and every measurement rescaled to [0, 1] over n.
+"""One figure: per split and seed, the measured AnB / baseB curve, the depth baseline -n and every measurement,
+each rescaled to [0, 1] over n.
 
 Top-layer scores (one point per split and seed, such as LEEP and NCE) have no curve to rescale: they are left out.
 """
@@ -16,7 +17,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from benchbridge import store  # noqa: E402
 from benchbridge.analyze import FIGURE_NAME  # noqa: E402
-from benchbridge.analyze.correlate import TARGET, series_names  # noqa: E402
+from benchbridge.analyze.questions import DEPTH_BASELINE  # noqa: E402
+
+TARGET = "AnB/baseB"
+
+
+def series_names(groups: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(name for g in groups for name in g["series"]))
 
 
 def rescale(values: dict[str, float | None]) -> dict[int, float]:
@@ -40,6 +47,9 @@ def draw(groups: list[dict[str, Any]], out: Path) -> dict[str, str]:
         measured = rescale(g["measured"][TARGET])
         ax.plot(list(measured), list(measured.values()), color="black", linewidth=3, marker="o",
                 label=f"measured {TARGET}")
+        depth = rescale(g["baseline"][DEPTH_BASELINE])
+        ax.plot(list(depth), list(depth.values()), color="grey", linestyle="--", linewidth=2,
+                label=f"baseline {DEPTH_BASELINE}")
         for i, name in enumerate(names):
             points = rescale(g["series"].get(name, {}))
             if len(points) > 1:

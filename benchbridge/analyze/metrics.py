@@ -12,9 +12,29 @@ import numpy as np
 RIDGE = 1.0
 """Ridge penalty of the linear probe, on standardised features (with an unpenalised bias)."""
 
+MIN_IMAGES = 4
+"""Fewer images than this give no value: debiased HSIC divides by n(n-3), and 3 images describe no distribution."""
 
-def _f64(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+
+class Undefined(ArithmeticError):
+    """A measurement that has no value here (non-finite input, too few images, no weights): a null with a reason.
+
+    Raised by the functions below; an analysis may also return an instance as a point's value.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _f64(x: np.ndarray, what: str = "features") -> np.ndarray:
+    """float64 rows, refused when any value is nan or inf, or when there are fewer than MIN_IMAGES rows."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if not np.isfinite(x).all():
+        raise Undefined(f"non-finite {what} ({int(np.sum(~np.isfinite(x)))} values are nan or inf)")
+    if len(x) < MIN_IMAGES:
+        raise Undefined(f"{len(x)} images: at least {MIN_IMAGES} are needed")
+    return x
 
 
 # --- CKA (Kornblith et al. 2019) with the unbiased HSIC estimator (Song et al. 2012) ---------------------------
@@ -23,6 +43,8 @@ def _f64(x: np.ndarray) -> np.ndarray:
 def hsic_unbiased(K: np.ndarray, L: np.ndarray) -> float:
     """HSIC_1 of two n x n Gram matrices (n > 3): the unbiased estimator with zeroed diagonals."""
     n = K.shape[0]
+    if n < MIN_IMAGES:
+        raise Undefined(f"{n} images: debiased HSIC divides by n(n-3) and needs at least {MIN_IMAGES}")
     K, L = K.copy(), L.copy()
     np.fill_diagonal(K, 0.0)
     np.fill_diagonal(L, 0.0)
@@ -45,8 +67,12 @@ def linear_cka(X: np.ndarray, Y: np.ndarray) -> float:
     """Linear CKA of two representations of the same n images: HSIC_1(K, L) / sqrt(HSIC_1(K, K) HSIC_1(L, L))."""
     X, Y = _f64(X), _f64(Y)
     X, Y = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    if len(X) != len(Y):
+        raise ValueError(f"CKA compares representations of the same images: {len(X)} != {len(Y)} rows")
     denom = math.sqrt(max(_hsic_linear(X, X), 0.0) * max(_hsic_linear(Y, Y), 0.0))
-    return _hsic_linear(X, Y) / denom if denom > 0 else float("nan")
+    if not denom > 0:
+        raise Undefined("a representation is constant over the images (HSIC with itself is 0)")
+    return _hsic_linear(X, Y) / denom
 
 
 # --- linear probe --------------------------------------------------------------------------------------------
@@ -56,6 +82,8 @@ def ridge_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val
                 ridge: float = RIDGE) -> float:
     """Top-1 on (val_x, val_y) of closed-form ridge regression onto one-hot labels fitted on (train_x, train_y)."""
     train_x, val_x = _f64(train_x), _f64(val_x)
+    if len(np.unique(train_y)) < 2:
+        raise Undefined("the probe's training images hold fewer than 2 classes")
     mean, std = train_x.mean(axis=0), train_x.std(axis=0) + 1e-8
     A, V = (train_x - mean) / std, (val_x - mean) / std
     k = int(max(train_y.max(), val_y.max())) + 1
@@ -69,18 +97,32 @@ def ridge_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val
 # --- LogME (You et al. 2021) ---------------------------------------------------------------------------------
 
 
-def logme(features: np.ndarray, labels: np.ndarray, iterations: int = 100, tol: float = 1e-5) -> float:
+def _classes(labels: np.ndarray, classes: int | None) -> np.ndarray:
+    """The class ids to score: 0..classes-1, each of which must have an image; else the ids present."""
+    present = np.unique(np.asarray(labels))
+    if classes is None:
+        return present
+    empty = sorted(set(range(classes)) - {int(c) for c in present})
+    if empty:
+        raise Undefined(f"class id {empty[0]} has no images ({len(empty)} of {classes} classes are empty)")
+    return np.arange(classes)
+
+
+def logme(features: np.ndarray, labels: np.ndarray, iterations: int = 100, tol: float = 1e-5,
+          classes: int | None = None) -> float:
     """Mean over classes of the maximised log evidence per image of a Bayesian linear model onto one-hot labels.
 
     For each class, y ~ N(F w, 1/beta), w ~ N(0, 1/alpha I); alpha and beta are found by MacKay's fixed-point
     iteration (You et al. 2021, Algorithm 1) and the log evidence at them, divided by n, is averaged over classes.
+    The classes are those present in `labels` (an absent id would add the evidence of an all-zero target); given
+    `classes` (k), every id 0..k-1 must have an image, else there is no value.
     """
     F = _f64(features)
     n, d = F.shape
     u, s, _ = np.linalg.svd(F, full_matrices=False)
     sigma = s**2  # eigenvalues of F^T F (the others are 0)
     scores = []
-    for c in range(int(labels.max()) + 1):
+    for c in _classes(labels, classes):
         y = (labels == c).astype(np.float64)
         z = u.T @ y  # y in the singular basis
         rest = float(y @ y - z @ z)  # part of y outside F's column space
@@ -114,6 +156,8 @@ def _evidence(n: int, d: int, sigma: np.ndarray, z: np.ndarray, rest: float, alp
 def h_score(features: np.ndarray, labels: np.ndarray) -> float:
     """tr(cov(f)^+ cov(E[f | y])): population covariances, pseudo-inverse for rank-deficient features."""
     F = _f64(features)
+    if len(np.unique(labels)) < 2:
+        raise Undefined("fewer than 2 classes among the images")
     F = F - F.mean(axis=0)
     cov_f = F.T @ F / len(F)
     class_means = np.zeros_like(F)
@@ -128,7 +172,7 @@ def h_score(features: np.ndarray, labels: np.ndarray) -> float:
 
 def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
     """Mean log of the expected empirical prediction: (1/n) sum_i log sum_z P(y_i | z) theta(x_i)_z."""
-    P = np.asarray(source_probs, dtype=np.float64)
+    P = _f64(source_probs, "source probabilities")
     k = int(labels.max()) + 1
     joint = np.stack([P[labels == y].sum(axis=0) for y in range(k)]) / len(P)  # (target y, source z)
     conditional = joint / np.maximum(joint.sum(axis=0, keepdims=True), 1e-300)  # P(y | z)
@@ -139,6 +183,8 @@ def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
 def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
     """Negative conditional entropy -H(Y | Z) of target labels given the source model's hard labels z."""
     z, y = np.asarray(source_labels), np.asarray(labels)
+    if len(y) < MIN_IMAGES:
+        raise Undefined(f"{len(y)} images: at least {MIN_IMAGES} are needed")
     joint = np.zeros((int(y.max()) + 1, int(z.max()) + 1))
     np.add.at(joint, (y, z), 1.0)
     joint /= len(y)
@@ -151,15 +197,24 @@ def nce(source_labels: np.ndarray, labels: np.ndarray) -> float:
 
 
 def mean_abs_distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    """D: mean absolute difference over every weight of a layer (its tensors taken together)."""
-    total = sum(float(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)).sum()) for x, y in zip(a, b))
-    return total / sum(np.asarray(x).size for x in a)
+    """D of a block: per weight tensor the mean absolute difference, averaged over the block's tensors (Chen's code)."""
+    if not a:
+        raise Undefined("the block has no conv or linear weights")
+    per_tensor = [float(np.mean(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) for x, y in zip(a, b)]
+    if not all(math.isfinite(d) for d in per_tensor):
+        raise Undefined("non-finite weights")
+    return float(np.mean(per_tensor))
 
 
 def t_metric(random: list[np.ndarray], pretrained: list[np.ndarray], finetuned: list[np.ndarray]) -> float:
-    """T = D(random, fine-tuned) / D(pre-trained, fine-tuned): > 1 when fine-tuning stayed near the pre-trained."""
+    """T = D(random, fine-tuned) / D(pre-trained, fine-tuned): > 1 when fine-tuning stayed near the pre-trained.
+
+    `random` is the pre-trained network's own initialisation (theta_r), not the fine-tuned run's.
+    """
     far = mean_abs_distance(pretrained, finetuned)
-    return mean_abs_distance(random, finetuned) / far if far > 0 else float("inf")
+    if not far > 0:
+        raise Undefined("the fine-tuned weights equal the pre-trained ones (D = 0)")
+    return mean_abs_distance(random, finetuned) / far
 
 
 # --- Spearman ----------------------------------------------------------------------------------------------------

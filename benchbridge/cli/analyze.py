@@ -1,4 +1,4 @@
-"""`analyze`: per-layer measurements at every cut point, and how well each predicts the grid's AnB curve."""
+"""`analyze`: per-layer measurements at every cut point, each scored on the questions a user asks of the grid."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.table import Table
 
 from benchbridge.analyze import PER_CLASS
 from benchbridge.cli._console import err_console, out_console, print_json
+from benchbridge.report.analysis import verdict_text
 
 
 @click.command()
@@ -16,12 +17,15 @@ from benchbridge.cli._console import err_console, out_console, print_json
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: RUN_DIR/analysis).")
 @click.option("--images-per-class", type=click.IntRange(min=1), default=PER_CLASS, show_default=True,
               help="Half B's training and validation images per class that the measurements see.")
+@click.option("--proxy", type=click.Path(file_okay=False),
+              help="Results of the same grid trained at a smaller budget (e.g. `training.epochs=1 "
+                   "data.images_per_class=200 output_dir=...`): scored on every question, with its cost.")
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON to stdout.")
-def analyze(run_dir: str, out: str | None, images_per_class: int, as_json: bool) -> None:
-    """Per-layer measurements (analysis plugins) at every cut point, ranked against the grid's AnB / baseB curve."""
+def analyze(run_dir: str, out: str | None, images_per_class: int, proxy: str | None, as_json: bool) -> None:
+    """Per-layer measurements (analysis plugins) at every cut point, each tested against its baseline."""
     from benchbridge.analyze.run import analyze as run_analysis
 
-    result = run_analysis(run_dir, out, per_class=images_per_class,
+    result = run_analysis(run_dir, out, per_class=images_per_class, proxy=proxy,
                           say=lambda text: err_console.print(text, highlight=False))
     if as_json:
         print_json(result)
@@ -30,18 +34,34 @@ def analyze(run_dir: str, out: str | None, images_per_class: int, as_json: bool)
 
 
 def _print(result: dict[str, Any]) -> None:
-    table = Table("measurement", *[f"{g['split']} s{g['seed']}" for g in result["groups"]], "pooled",
-                  title=f"Spearman's rho with AnB/baseB over n (points) — {result['run_dir']}", title_justify="left")
-    for row in result["correlations"]:
-        cells = [_rho(c) for c in row["per_group"]]
-        table.add_row(row["series"], *cells, _rho(row["pooled"]))
-    out_console.print(table)
+    for name, q in result["questions"].items():
+        table = Table("measurement", "statistic", "beats baseline", title=f"{name}: {q['question']}\n"
+                      f"target: {q['target']}\nbaseline: {q['baseline']}\ntest: {q['test']}", title_justify="left")
+        for row in q["measurements"]:
+            table.add_row(row["measurement"], _statistic(row), verdict_text(row))
+        out_console.print(table)
+    for g in result["groups"]:
+        t = g["t_metric_network"]
+        if t is not None:
+            origin = f", source init_origin {t['init_origin']}" if t["init_origin"] else ""
+            out_console.print(f"T-metric, split {g['split']} seed {g['seed']}: {t['condition']} n={t['n']} "
+                              f"({t['run_id']}); theta_r: {t['theta_r']}{origin}", highlight=False)
     cost = result["cost"]
     spent = cost["features_s"] + sum(cost["analysis_s"].values())
-    out_console.print(f"measurements: {spent:.1f} s (features {cost['features_s']:.1f} s); the AnB runs they "
-                      f"stand in for trained in {cost['train_s']['AnB']:.0f} s. Figure: {result['figure']['png']}",
-                      highlight=False)
+    out_console.print(f"measurements: {spent:.1f} s (features {cost['features_s']:.1f} s); training of the grid by "
+                      f"condition (each run once): " + ", ".join(f"{c} {s:.0f} s" for c, s in cost["train_s"].items())
+                      + f". Figure: {result['figure']['png']}", highlight=False)
 
 
-def _rho(cell: dict[str, Any]) -> str:
-    return f"{cell['rho']:+.2f} ({cell['points']})" if cell["rho"] is not None else f"– ({cell['points']})"
+def _statistic(row: dict[str, Any]) -> str:
+    if "pooled_rho" in row:
+        mine, base = row["pooled_rho"], row["pooled_baseline_rho"]
+        return (f"pooled rho {_num(mine)} vs -n {_num(base)}, {row['groups']} groups")
+    if "rho" in row:
+        return f"rho across splits {_num(row['rho'])}, {len(row['splits'])} splits ({len(row['groups'])} groups)"
+    wins = sum(1 for c in row["per_group"] if (c["difference"] or 0) > 0)
+    return f"lower regret than the baseline in {wins} of {row['groups']} groups"
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:+.2f}"

@@ -39,7 +39,7 @@ class GridReport:
                 "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],
                 "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures],
                 "analysis": None if self.analysis is None else {k: self.analysis[k]
-                                                                for k in ("correlations", "cost", "figure")},
+                                                                for k in ("questions", "cost", "figure")},
 
                 "health": self.health, "pairs": self.pairs}
 

@@ -133,17 +133,12 @@ def convergence_blocks(g: GridReport) -> list[Block]:
 
 
 def analysis_blocks(g: GridReport) -> list[Block]:
-    """`benchbridge analyze` output: the figure, Spearman's rho of each measurement with the grid, and costs."""
+    """`benchbridge analyze` output: the figure, each measurement's verdict against its baseline, and costs."""
     if g.analysis is None:
         return []
     header, rows = analysis.correlation_rows(g.analysis)
-    return [Heading("Per-layer analytics", 3),
-            Para("Cheap per-layer measurements (`benchbridge analyze`, see docs/analytics.md) against the measured "
-                 "AnB / baseB curve: Spearman's rank correlation over n, with the number of points. One split "
-                 "and seed gives a handful of points: read a rho as a hint, not a finding."),
-            analysis.figure(g.grid.path),
-            Table(header, rows, "Spearman's rho with AnB / baseB over n (points); – = fewer than 3 points"),
-            Para(analysis.cost_text(g.analysis))]
+    return [Heading("Per-layer analytics", 3), Para(analysis.INTRO), analysis.figure(g.grid.path),
+            Table(header, rows, analysis.CAPTION), Para(analysis.cost_text(g.analysis))]
 
 
 def _num(v: float | None, signed: bool = False) -> str:

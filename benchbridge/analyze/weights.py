@@ -1,0 +1,72 @@
+"""Networks from a results directory: trained weights, and the T-metric's three weight sets.
+
+theta_r (the T-metric's "random" weights) is the initialisation the PRE-TRAINED network itself started from: its
+`init.pt` when the trainer kept one in the source run's folder, else the same draw recomputed from the source run's
+seed (`initial_network`, as the trainer draws a base network's weights before training).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchbridge import store
+from benchbridge.analyze.base import FinetunedWeights
+from benchbridge.errors import UserError
+from benchbridge.execute.train import RunSetup
+from benchbridge.models.construct import initial_network
+from benchbridge.models.base import Network
+from benchbridge.plan import Run
+from benchbridge.results import Result
+
+WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
+"""The modules whose `weight` the T-metric compares (Chen et al.: conv and fc weights; no biases, no norms)."""
+
+FROM_FILE = "init.pt of the source run"
+RECOMPUTED = "recomputed from the source run's seed (no init.pt in its folder)"
+
+
+def trained(run: Run, setup: RunSetup, run_dir: Path, file: str = store.WEIGHTS_FILE) -> Network:
+    """The run's network with `file`'s weights (its final weights by default)."""
+    path = store.run_dir(run_dir, run.id) / file
+    if not path.is_file():
+        raise UserError(f"run {run.id} ({run.condition}, split {run.split}) has no {file}: its weights were not "
+                        "kept.", file=str(run_dir), hint="Rerun the manifest with this version of benchbridge, or "
+                        "set execution.save_weights: all.")
+    net = initial_network(run, setup.manifest)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.to(setup.device)
+
+
+def block_weights(net: Network) -> list[list[np.ndarray]]:
+    """Per block, the weight tensors of its conv and linear modules, in module order."""
+    return [[m.weight.detach().cpu().numpy() for m in block.modules() if isinstance(m, WEIGHTED)]
+            for block in net.blocks]
+
+
+def source_init(source: Run, setup: RunSetup, run_dir: Path) -> tuple[Network, str]:
+    """The initialisation the source network started from, and where it came from."""
+    if (store.run_dir(run_dir, source.id) / store.INIT_FILE).is_file():
+        return trained(source, setup, run_dir, store.INIT_FILE), FROM_FILE
+    return initial_network(source, setup.manifest), RECOMPUTED
+
+
+def finetuned_weights(run: Run, results: dict[str, Result], setup: RunSetup,
+                      run_dir: Path) -> FinetunedWeights | None:
+    """The fine-tuned run's blocks, the source network it copied, and that source's own initialisation.
+
+    `results` maps run id to result; None when the fine-tuned run or its source is not finished.
+    """
+    done = results.get(run.id)
+    source = results.get(run.source or "")
+    if done is None or done.record is None or source is None or source.record is None:
+        return None
+    condition = "AnB+" if source.run.target == "A" else "BnB+"
+    random, origin = source_init(source.run, setup, run_dir)
+    nets = [random, trained(source.run, setup, run_dir), trained(run, setup, run_dir)]
+    init_origin = getattr(source.record, "init_origin", None)
+    return FinetunedWeights(condition, run.n, *[block_weights(net) for net in nets], random_origin=origin,
+                            init_origin=init_origin)

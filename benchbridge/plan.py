@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from benchbridge import pairs
 from benchbridge.errors import UserError, within
 from benchbridge.manifest import BASE_CONDITIONS, Condition, Data, Evaluation, ResolvedManifest, Schedule, Training
-from benchbridge.splits import Split
+from benchbridge.transfer.halves import Split
 
 
 @dataclass(frozen=True)

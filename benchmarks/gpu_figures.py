@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu_loader import generate  # noqa: E402
 from gpu_loader import endless  # noqa: E402
 
-from benchbridge import store  # noqa: E402
+from benchbridge.results import store  # noqa: E402
 from benchbridge.builtins.alexnet import IMAGENET_MEAN, AlexNetOptions, build_alexnet  # noqa: E402
 from benchbridge.data import dali  # noqa: E402
 from benchbridge.data.augment import normalise  # noqa: E402
 from benchbridge.data.imagefolder import convert_imagefolder  # noqa: E402
 from benchbridge.data.decoding import decode_jpeg  # noqa: E402
 from benchbridge.data.loader import LoaderSpec, make_loader  # noqa: E402
-from benchbridge.data.shards import iter_tar_members  # noqa: E402
+from benchbridge.data.shard_files import iter_tar_members  # noqa: E402
 from benchbridge.results import load_results  # noqa: E402
 
 STD = (1 / 255,) * 3  # the paper's preprocessing: 0..255 pixels minus the mean

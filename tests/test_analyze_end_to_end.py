@@ -10,7 +10,8 @@ import torch
 from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict
 
-from benchbridge import plugins, registry, store
+from benchbridge import plugins, registry
+from benchbridge.results import store
 from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, weights
 from benchbridge.cli import main
 from benchbridge.execute.job import finetuned_runs

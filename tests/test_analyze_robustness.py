@@ -8,7 +8,7 @@ import pytest
 from benchbridge.analyze.base import Context
 from benchbridge.analyze.features import Features
 from benchbridge.analyze.metrics import Undefined
-from benchbridge.analyze.run import _strict
+from benchbridge.analyze.measure import _strict
 from benchbridge.api import NoOptions
 from benchbridge.builtins import analyses
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.analyze import metrics, weights
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.builtins.analyses import TMetric
@@ -17,7 +17,7 @@ from benchbridge.execute.train import RunSetup
 from benchbridge.models.construct import initial_network
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
-from benchbridge.record import RunRecord
+from benchbridge.results.record import RunRecord
 from benchbridge.results import Result
 from grids import tiny_manifest
 

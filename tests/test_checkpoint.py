@@ -12,7 +12,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.cli import main
 from benchbridge.execute import execute_plan
 from benchbridge.execute.checkpoint import CHECKPOINT_FILE, Preempted

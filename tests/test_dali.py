@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 
 from benchbridge.data import dali
-from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.holdout import Holdout, is_held_out
 from benchbridge.data.loader import LoaderSpec, make_loader
-from benchbridge.data.shards import write_dataset
+from benchbridge.data.shard_files import write_dataset
 
 pytestmark = pytest.mark.skipif(not dali.available(), reason="NVIDIA DALI is not installed (pip install "
                                 "'benchbridge[dali]'; the README's set-up command installs it)")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from benchbridge.data.imagefolder import convert_imagefolder
-from benchbridge.data.shards import iter_tar_members
+from benchbridge.data.shard_files import iter_tar_members
 from benchbridge.errors import UserError
 
 CIFAR = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"

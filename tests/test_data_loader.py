@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from benchbridge.data import decoding
-from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.loader import LoaderSpec, count_samples, make_loader
-from benchbridge.data.shards import iter_tar_members, write_dataset
+from benchbridge.data.shard_files import iter_tar_members, write_dataset
 from benchbridge.errors import UserError
 
 NUM_CLASSES = 5

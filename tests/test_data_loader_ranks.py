@@ -14,10 +14,10 @@ from PIL import Image
 
 from benchbridge.data import decoding
 from benchbridge.data.augment import BatchAugment, CpuAugment, rrc_box
-from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.epoch_plan import plan_epoch, rank_samples
 from benchbridge.data.loader import LoaderSpec, ShardLoader, count_samples, make_loader
-from benchbridge.data.shards import write_dataset
+from benchbridge.data.shard_files import write_dataset
 from benchbridge.errors import UserError
 
 N = 101  # samples per split; sample i is a flat image of value 2 * i + 20 (PNG: exact), class i % 3

@@ -15,8 +15,8 @@ from PIL import Image
 from benchbridge.cli.data import data
 from benchbridge.data import prepare
 from benchbridge.data.imagefolder import convert_imagefolder
-from benchbridge.data.imagenet import convert_imagenet
-from benchbridge.data.shards import iter_tar_members
+from benchbridge.data.ilsvrc import convert_imagenet
+from benchbridge.data.shard_files import iter_tar_members
 from benchbridge.data.verify import verify_dataset
 from benchbridge.errors import UserError
 

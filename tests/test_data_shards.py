@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchbridge.data.base import FORMAT, INDEX_FILE, ClassInfo
-from benchbridge.data.shards import iter_tar_members, open_dataset, read_index, write_dataset
+from benchbridge.data.source import FORMAT, INDEX_FILE, ClassInfo
+from benchbridge.data.shard_files import iter_tar_members, open_dataset, read_index, write_dataset
 from benchbridge.errors import UserError
 
 CLASSES = [ClassInfo(0, "a", {"domain": "x"}), ClassInfo(1, "b"), ClassInfo(2, "c")]

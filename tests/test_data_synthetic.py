@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbridge.data import synthetic
-from benchbridge.data.synthetic import class_images, class_infos, prepare_synthetic
+from benchbridge.data import synthetic_images as synthetic
+from benchbridge.data.synthetic_images import class_images, class_infos, prepare_synthetic
 
 SMALL = {"num_classes": 4, "image_size": 16, "train_per_class": 10, "val_per_class": 3}
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import yaml
-from benchbridge import store
+from benchbridge.results import store
 
 from grids import tiny_manifest
 

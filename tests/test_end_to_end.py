@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.models.construct import seed_of
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run

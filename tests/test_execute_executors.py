@@ -10,10 +10,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.cli import main
 from benchbridge.execute import Job
-from benchbridge.execute.parallel import cpu_pool
+from benchbridge.builtins.local_executor.pool import cpu_pool
 
 from grids import assert_ran, tiny_manifest
 
@@ -109,7 +109,7 @@ class Sleeper:  # a job whose one run never ends
         time.sleep(600)
 '''
 PARENT = '''
-from benchbridge.execute.parallel import cpu_pool
+from benchbridge.builtins.local_executor.pool import cpu_pool
 from sleeper import Sleeper
 
 if __name__ == "__main__":  # spawn re-imports this module in the worker

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.execute import Job, execute_plan
 from benchbridge.execute.optimize import make_optimizer
 from benchbridge.execute.train import RunSetup, Trainer, build_network

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.cli import main
-from benchbridge.export import COLUMNS, export, export_rows
+from benchbridge.results.tabular import COLUMNS, export, export_rows
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_grid"
 

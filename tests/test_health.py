@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from benchbridge import plugins, registry, store
+from benchbridge import plugins, registry
+from benchbridge.results import store
 from benchbridge.cli import main
 from benchbridge.execute import health
 from benchbridge.hookspecs import hookimpl
-from benchbridge.models.base import Network
+from benchbridge.models.network import Network
 from grids import tiny_manifest
 
 

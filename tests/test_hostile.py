@@ -23,17 +23,18 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from benchbridge import plan, store
+from benchbridge import plan
+from benchbridge.results import store
 from benchbridge.cli import _console, main
 from benchbridge.cli.report import print_table
 from benchbridge.errors import UserError
 from benchbridge.execute import health
 from benchbridge.execute import prepare_output, start_job
-from benchbridge.execute.parallel import run_parallel
+from benchbridge.builtins.local_executor.pool import run_parallel
 from benchbridge.manifest import load_manifest, resolve
 from benchbridge.manifest_file import MAX_MANIFEST_BYTES, MAX_NESTING
 from benchbridge.plan import make_plan
-from benchbridge.record import DAMAGED_SUFFIX, BrokenRecord, read_record
+from benchbridge.results.record import DAMAGED_SUFFIX, BrokenRecord, read_record
 from grids import assert_ran, tiny_manifest
 
 ROOT = Path(__file__).resolve().parents[1]

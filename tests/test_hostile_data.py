@@ -20,11 +20,11 @@ from PIL import Image
 
 from benchbridge.cli import main
 from benchbridge.data import dali
-from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.epoch_plan import EpochSetup, plan_epoch
 from benchbridge.data.holdout import Holdout
 from benchbridge.data.loader import LoaderSpec, make_loader
-from benchbridge.data.shards import iter_tar_entries, write_dataset
+from benchbridge.data.shard_files import iter_tar_entries, write_dataset
 from benchbridge.errors import UserError
 
 CLASSES, TRAIN, SHARD, KEEP = 4, 60, 20, 7  # train-000001.tar keeps its first 7 samples of 20

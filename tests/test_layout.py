@@ -52,3 +52,25 @@ def test_ruff_flags_a_function_with_nine_parameters(tmp_path):
     result = subprocess.run([*ruff(), "check", "--no-cache", "--config", str(ROOT / "pyproject.toml"), str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 1 and "PLR0913" in result.stdout
+
+
+def shared_names(root: Path) -> dict[str, list[str]]:
+    """Module file names used more than once under `root` (packages' __init__.py and __main__.py aside)."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py"):
+            seen.setdefault(path.name, []).append(str(path.relative_to(root)))
+    return {name: paths for name, paths in seen.items() if len(paths) > 1}
+
+
+def test_no_two_modules_of_the_core_share_a_name():
+    """A newcomer who reads `store.py` or `splits.py` knows which file is meant."""
+    assert shared_names(ROOT / "benchbridge") == {}
+
+
+def test_the_name_check_sees_two_modules_of_one_name(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "base.py").write_text("")
+        (tmp_path / folder / "__init__.py").write_text("")
+    assert shared_names(tmp_path) == {"base.py": ["a/base.py", "b/base.py"]}

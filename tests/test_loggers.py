@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.cli import main
 from benchbridge.results import load_results
 

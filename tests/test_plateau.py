@@ -9,7 +9,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.cli import main
 from benchbridge.errors import UserError
 from benchbridge.execute import Job

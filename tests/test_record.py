@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.cli import main
 from benchbridge.errors import UserError
 from benchbridge.manifest import CONDITION_ORDER, condition_key
-from benchbridge.record import COST, IDENTITY, OUTCOME, SCHEMA_VERSION, RunRecord, read_record
+from benchbridge.results.record import COST, IDENTITY, OUTCOME, SCHEMA_VERSION, RunRecord, read_record
 from benchbridge.report.grid import load_grid
 from benchbridge.results import load_results
 

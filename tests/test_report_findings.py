@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from benchbridge.plan import Run
-from benchbridge.record import RunRecord
+from benchbridge.results.record import RunRecord
 from benchbridge.report.findings import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED, depth_ranges, evaluate
 from benchbridge.report.grid import Grid, make_samples
 from benchbridge.report.stats import summarize, t975

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from benchbridge import store  # noqa: E402
+from benchbridge.results import store  # noqa: E402
 from benchbridge.cli import main  # noqa: E402
 from benchbridge.results import load_results  # noqa: E402
 
@@ -100,7 +100,7 @@ def test_one_source_serves_two_targets_with_one_training(tmp_path):
     assert len(trained_sources) == 1 and trained_sources[0].record.init_origin == "trained"
     folder = store.run_dir(out, sources[0]["id"])
     assert (folder / store.INIT_FILE).is_file() and (folder / store.WEIGHTS_FILE).is_file()
-    from benchbridge.execute.sources import source_initialisation
+    from benchbridge.execute.pair_setup import source_initialisation
 
     assert source_initialisation(out, sources[0]["id"]) == (folder / store.INIT_FILE, "trained")
     far = bases["far"]["id"]
@@ -158,7 +158,7 @@ def test_frozen_blocks_of_a_checkpoint_source_are_the_files_bit_for_bit(tmp_path
     folder = store.run_dir(out, runs["AnB"].source)
     record = json.loads((folder / "source.json").read_text())
     assert record["init_origin"] == "fresh_draw" and record["sha256"]
-    from benchbridge.execute.sources import source_initialisation
+    from benchbridge.execute.pair_setup import source_initialisation
 
     assert source_initialisation(out, runs["AnB"].source) == (folder / store.INIT_FILE, "fresh_draw")
     init = torch.load(folder / store.INIT_FILE, weights_only=True)
@@ -258,7 +258,7 @@ def test_report_of_sources_and_targets(tmp_path):
 def fake_results(manifest: Path, out: Path, top1: dict) -> None:
     """Write the plan and a metrics.json per run with the given top-1 (keyed by condition, target[, n])."""
     from benchbridge.execute import prepare_output, start_job
-    from benchbridge.record import RunRecord
+    from benchbridge.results.record import RunRecord
 
     m = load_manifest(manifest)
     plan = make_plan(m)
@@ -296,9 +296,9 @@ def test_a_source_with_its_own_training_recipe(tmp_path):
 def test_a_greyscale_lower_resolution_variant_keeps_every_sample_in_order(tmp_path):
     import numpy as np
 
-    from benchbridge.data.base import DatasetSource
+    from benchbridge.data.source import DatasetSource
     from benchbridge.data.decoding import decode_image
-    from benchbridge.data.shards import iter_tar_members
+    from benchbridge.data.shard_files import iter_tar_members
 
     src = tmp_path / "src"
     assert invoke("data", "prepare", "synthetic", src, "--classes", "3", "--image-size", "32",
@@ -368,7 +368,7 @@ def test_the_resolved_manifest_shows_each_targets_dataset_options(tmp_path):
 
 def test_large_target_images_are_taken_with_a_preset_that_resizes(tmp_path):
     """The refusal is about crop-only presets: the timm preset resizes, so the same target is taken."""
-    from benchbridge.execute.sources import check_inputs
+    from benchbridge.execute.pair_setup import check_inputs
 
     data = pair_manifest(tmp_path, targets=[{"name": "big", "dataset": synthetic(tmp_path / "big", size=64)}])
     data["data"] = {"augmentation": "timm"}

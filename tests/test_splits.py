@@ -7,9 +7,9 @@ import pytest
 
 from benchbridge.builtins.splits import (ExplicitOptions, ExplicitSplit, NaturalManmadeOptions,
                                          NaturalManmadeSplit, RandomOptions, RandomSplit, random_halves)
-from benchbridge.data.base import ClassInfo
+from benchbridge.data.source import ClassInfo
 from benchbridge.errors import UserError
-from benchbridge.splits import relabel
+from benchbridge.transfer.halves import relabel
 
 # sha256 of the comma-joined class indices in ../shared/study/splits/half{s}A_classes.txt (the paper's lists).
 PAPER_HALF_A = {

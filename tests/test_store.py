@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from benchbridge import store
+from benchbridge.results import store
 
 
 def test_atomic_write_replaces_whole_files_with_umask_permissions(tmp_path):
@@ -35,7 +35,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_every_atomic_write_is_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
-    from benchbridge.data.shards import write_index
+    from benchbridge.data.shard_files import write_index
 
     synced: list[int] = []
     real_fsync = os.fsync

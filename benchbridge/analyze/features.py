@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benchbridge.models.base import Network
+from benchbridge.models.network import Network
 
 
 @dataclass

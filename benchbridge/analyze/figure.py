@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from benchbridge import store  # noqa: E402
+from benchbridge.results import store  # noqa: E402
 from benchbridge.analyze import FIGURE_NAME  # noqa: E402
 from benchbridge.analyze.questions import DEPTH_BASELINE  # noqa: E402
 

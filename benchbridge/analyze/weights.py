@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.analyze.base import FinetunedWeights
 from benchbridge.errors import UserError
 from benchbridge.execute.train import RunSetup
 from benchbridge.models.construct import initial_network
-from benchbridge.models.base import Network
+from benchbridge.models.network import Network
 from benchbridge.plan import Run
 from benchbridge.results import Result
 

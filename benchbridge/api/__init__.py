@@ -1,80 +1,100 @@
 """The public plugin API: everything a plugin, bundled or third-party, may import from benchbridge.
 
 Plugins import only this module (and their own dependencies); a test walks the bundled plugins' imports to keep
-it so. The report-level names (`Report`, `render_html`, `render_markdown`) load matplotlib, so they are imported
-on first use.
+it so. Importing it is light: each name is imported from its module on first use (`_NAMES` says where), so a plugin
+that only registers a split does not load torch, the loader or matplotlib. Type checkers see the imports below.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from benchbridge.analyze import metrics as analysis_metrics
-from benchbridge.analyze.base import AnalysisPlugin, Context as AnalysisContext, FinetunedWeights, Series
-from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource, PreparationPlugin
-from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
-from benchbridge.data.imagenet import convert_imagenet, count_imagenet
-from benchbridge.data.prepare import EncodingOptions
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnProgress, read_index, write_dataset
-from benchbridge.data.shards import open_dataset as open_shards
-from benchbridge.data.synthetic import class_infos as synthetic_classes
-from benchbridge.data.synthetic import prepare_params as synthetic_params
-from benchbridge.data.synthetic import prepare_synthetic
-from benchbridge.errors import PluginError, UserError
-from benchbridge.execute.context import RunContext
-from benchbridge.execute.devices import check_gpu_indices, worker_count
-from benchbridge.execute.job import Job
-from benchbridge.execute.parallel import LOG_FILE as WORKER_LOG_FILE
-from benchbridge.execute.parallel import cpu_pool, run_parallel
-from benchbridge.hookspecs import HOOK_API_VERSION, Register, hookimpl
-from benchbridge.models.base import ModelPlugin, Network
-from benchbridge.plan import Run
-from benchbridge.registry import NoOptions
-from benchbridge.splits import Split, SplitKind, SplitPlugin
-from benchbridge.store import atomic_write, write_json, write_text
-from benchbridge.strategies import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
+if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
+    from benchbridge.analyze import metrics as analysis_metrics
+    from benchbridge.analyze.base import AnalysisPlugin, Context as AnalysisContext, FinetunedWeights, Series
+    from benchbridge.api._protocols import ExecutorPlugin, LoggerPlugin, ReporterPlugin, RunLogger
+    from benchbridge.data.ilsvrc import convert_imagenet, count_imagenet
+    from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
+    from benchbridge.data.prepare import EncodingOptions
+    from benchbridge.data.shard_files import DEFAULT_SHARD_SIZE, OnProgress, read_index, write_dataset
+    from benchbridge.data.shard_files import open_dataset as open_shards
+    from benchbridge.data.source import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource, PreparationPlugin
+    from benchbridge.data.synthetic_images import class_infos as synthetic_classes
+    from benchbridge.data.synthetic_images import prepare_params as synthetic_params
+    from benchbridge.data.synthetic_images import prepare_synthetic
+    from benchbridge.errors import PluginError, UserError
+    from benchbridge.execute.context import RunContext
+    from benchbridge.execute.devices import check_gpu_indices, worker_count
+    from benchbridge.execute.job import Job
+    from benchbridge.hookspecs import HOOK_API_VERSION, Register, hookimpl
+    from benchbridge.manifest import ResolvedManifest
+    from benchbridge.models.network import ModelPlugin, Network
+    from benchbridge.plan import Run
+    from benchbridge.registry import NoOptions
+    from benchbridge.report.build import Report
+    from benchbridge.report.html import render as render_html
+    from benchbridge.report.markdown import render as render_markdown
+    from benchbridge.results.record import RunRecord
+    from benchbridge.results.store import atomic_write, write_json, write_text
+    from benchbridge.transfer.blocks import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
+    from benchbridge.transfer.halves import Split, SplitKind, SplitPlugin
 
-from benchbridge.record import RunRecord
+_NAMES: dict[str, tuple[str, str | None]] = {}
+"""Public name -> (module, attribute in it; None: the module itself)."""
 
-from benchbridge.api._protocols import ExecutorPlugin, LoggerPlugin, ReporterPlugin, RunLogger
 
-_LAZY = {"Report": ("benchbridge.report.build", "Report"),
-         "render_html": ("benchbridge.report.html", "render"),
-         "render_markdown": ("benchbridge.report.markdown", "render")}
+def _public(module: str, *names: str, **renamed: str) -> None:
+    _NAMES.update({name: (module, name) for name in names})
+    _NAMES.update({name: (module, attr) for name, attr in renamed.items()})
 
-__all__ = [
-    # hooks
-    "HOOK_API_VERSION", "NoOptions", "Register", "hookimpl",
-    # errors
-    "PluginError", "UserError",
-    # models
-    "ModelPlugin", "Network",
-    # datasets
-    "ClassInfo", "DEFAULT_SHARD_SIZE", "DatasetPlugin", "DatasetSource", "INDEX_FILE", "convert_imagefolder",
-    "find_layout", "open_shards", "prepare_synthetic", "read_index", "synthetic_classes", "synthetic_params",
-    # dataset preparations (`benchbridge data prepare NAME`)
-    "EncodingOptions", "OnProgress", "PreparationPlugin", "convert_imagenet", "count_imagenet", "count_images",
-    "write_dataset",
-    # splits and strategies
-    "ParamGroups", "Split", "SplitKind", "SplitPlugin", "StrategyPlugin", "block_params", "copy_blocks", "rest_params",
-    # executors
-    "ExecutorPlugin", "Job", "Run", "RunContext", "WORKER_LOG_FILE", "check_gpu_indices", "cpu_pool", "run_parallel",
-    "worker_count",
-    # results
-    "RunRecord",
-    # reporters
-    "Report", "ReporterPlugin", "atomic_write", "render_html", "render_markdown", "write_json", "write_text",
-    # per-layer analyses (benchbridge analyze)
-    "AnalysisContext", "AnalysisPlugin", "FinetunedWeights", "Series", "analysis_metrics",
-    # loggers
-    "LoggerPlugin", "RunLogger",
-]
+
+# hooks and errors
+_public("benchbridge.hookspecs", "HOOK_API_VERSION", "Register", "hookimpl")
+_public("benchbridge.registry", "NoOptions")
+_public("benchbridge.errors", "PluginError", "UserError")
+# models
+_public("benchbridge.models.network", "ModelPlugin", "Network")
+# datasets and their preparations (`benchbridge data prepare NAME`)
+_public("benchbridge.data.source", "ClassInfo", "DatasetPlugin", "DatasetSource", "INDEX_FILE", "PreparationPlugin")
+_public("benchbridge.data.shard_files", "DEFAULT_SHARD_SIZE", "OnProgress", "read_index", "write_dataset",
+        open_shards="open_dataset")
+_public("benchbridge.data.imagefolder", "convert_imagefolder", "count_images", "find_layout")
+_public("benchbridge.data.ilsvrc", "convert_imagenet", "count_imagenet")
+_public("benchbridge.data.prepare", "EncodingOptions")
+_public("benchbridge.data.synthetic_images", "prepare_synthetic", synthetic_classes="class_infos",
+        synthetic_params="prepare_params")
+# splits and strategies
+_public("benchbridge.transfer.halves", "Split", "SplitKind", "SplitPlugin")
+_public("benchbridge.transfer.blocks", "ParamGroups", "StrategyPlugin", "block_params", "copy_blocks", "rest_params")
+# executors: the job (its typed manifest, its runs), each run's context, devices
+_public("benchbridge.api._protocols", "ExecutorPlugin", "LoggerPlugin", "ReporterPlugin", "RunLogger")
+_public("benchbridge.execute.job", "Job")
+_public("benchbridge.execute.context", "RunContext")
+_public("benchbridge.execute.devices", "check_gpu_indices", "worker_count")
+_public("benchbridge.manifest", "ResolvedManifest")
+_public("benchbridge.plan", "Run")
+# results and reporters
+_public("benchbridge.results.record", "RunRecord")
+_public("benchbridge.results.store", "atomic_write", "write_json", "write_text")
+_public("benchbridge.report.build", "Report")
+_public("benchbridge.report.html", render_html="render")
+_public("benchbridge.report.markdown", render_markdown="render")
+# per-layer analyses (benchbridge analyze)
+_public("benchbridge.analyze.base", "AnalysisPlugin", "FinetunedWeights", "Series", AnalysisContext="Context")
+_NAMES["analysis_metrics"] = ("benchbridge.analyze.metrics", None)
+
+__all__ = list(_NAMES)  # grouped by concern, as above
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    if name not in _NAMES:
+        raise AttributeError(f"module 'benchbridge.api' has no attribute '{name}'")
+    module, attr = _NAMES[name]
+    value = importlib.import_module(module) if attr is None else getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # imported once
+    return value
 
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'benchbridge.api' has no attribute '{name}'")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NAMES})

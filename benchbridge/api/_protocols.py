@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from benchbridge.execute.job import Job
-from benchbridge.plan import Run
-from benchbridge.record import RunRecord
-
 if TYPE_CHECKING:
+    from benchbridge.execute.job import Job
+    from benchbridge.plan import Run
     from benchbridge.report.build import Report
+    from benchbridge.results.record import RunRecord
 
 
 class ExecutorPlugin(Protocol):

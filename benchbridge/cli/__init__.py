@@ -34,9 +34,9 @@ def main() -> None:
 
 
 def _add_commands() -> None:
-    from benchbridge.cli import data, export, manifest, plugins, report, run
+    from benchbridge.cli import data, export, plugin_list, report, run, validate
 
-    for module in (run, manifest, report, export, plugins):
+    for module in (run, validate, report, export, plugin_list):
         for command in module.COMMANDS:
             main.add_command(command)
     main.add_command(data.data)

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from benchbridge.store import strict
+from benchbridge.results.store import strict
 
 err_console = Console(stderr=True)
 out_console = Console()  # human-readable tables; with --json, stdout holds only JSON

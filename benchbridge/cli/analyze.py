@@ -23,7 +23,7 @@ from benchbridge.report.analysis import verdict_text
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON to stdout.")
 def analyze(run_dir: str, out: str | None, images_per_class: int, proxy: str | None, as_json: bool) -> None:
     """Per-layer measurements (analysis plugins) at every cut point, each tested against its baseline."""
-    from benchbridge.analyze.run import analyze as run_analysis
+    from benchbridge.analyze.measure import analyze as run_analysis
 
     result = run_analysis(run_dir, out, per_class=images_per_class, proxy=proxy,
                           say=lambda text: err_console.print(text, highlight=False))

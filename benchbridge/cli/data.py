@@ -18,8 +18,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from benchbridge import registry
-from benchbridge.data.base import DatasetSource
-from benchbridge.data.shards import OnProgress, open_dataset
+from benchbridge.data.source import DatasetSource
+from benchbridge.data.shard_files import OnProgress, open_dataset
 from benchbridge.data.verify import verify_dataset
 
 stderr = Console(stderr=True)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from benchbridge.cli._console import err_console, say
-from benchbridge.export import FORMATS, export
+from benchbridge.results.tabular import FORMATS, export
 from benchbridge.results import broken, load_results
 
 

@@ -17,9 +17,9 @@ from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.devices import check_devices
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run, make_plan
-from benchbridge.record import RunRecord
+from benchbridge.results.record import RunRecord
 from benchbridge.results import Result, blocked_runs, broken, load_results, run_states, unhealthy
-from benchbridge.store import lock_holder
+from benchbridge.results.store import lock_holder
 
 UNHEALTHY_EXIT = 3
 """Exit status of `run` when a run diverged or did not learn, or was blocked by one (2 stays for user mistakes)."""

@@ -1,5 +1,5 @@
 """Data: prepared datasets (WebDataset shards + index) and the shard loader."""
 
-from benchbridge.data.base import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource
+from benchbridge.data.source import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource
 
 __all__ = ["INDEX_FILE", "ClassInfo", "DatasetPlugin", "DatasetSource"]

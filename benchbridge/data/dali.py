@@ -27,12 +27,12 @@ from pathlib import Path
 import torch
 
 from benchbridge.data.augment import CROP_PCT, RATIO, SCALE
-from benchbridge.data.base import DatasetSource
+from benchbridge.data.source import DatasetSource
 from benchbridge.data.epoch_plan import (
     EpochSetup, Span, admit, mix_seed, plan_epoch, rank_samples, setup_epoch)
 from benchbridge.data.loader_spec import LoaderSpec
 from benchbridge.data.reading import ShardCheck
-from benchbridge.data.shards import iter_tar_entries
+from benchbridge.data.shard_files import iter_tar_entries
 from benchbridge.errors import UserError
 
 LABEL_BYTES = 8  # the .cls text of a class index, padded with zero bytes

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbridge.data.base import DatasetSource
+from benchbridge.data.source import DatasetSource
 from benchbridge.data.loader_spec import LoaderSpec
 from benchbridge.errors import UserError
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 import yaml
 
-from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.prepare import Encoding, Files, encode_file, prepare_files, resize_image, shuffled
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnProgress
+from benchbridge.data.shard_files import DEFAULT_SHARD_SIZE, OnProgress
 from benchbridge.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

@@ -23,7 +23,7 @@ import webdataset as wds
 
 from benchbridge.data import image_cache
 from benchbridge.data.augment import BatchAugment, CpuAugment
-from benchbridge.data.base import DatasetSource
+from benchbridge.data.source import DatasetSource
 from benchbridge.data.collate import Collate, batches
 from benchbridge.data.decoding import Batch, CpuDecode, GpuDecode, raw
 from benchbridge.data.epoch_plan import EpochSetup, count_samples, mix_seed, rank_samples, setup_epoch

@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.shards import (DEFAULT_SHARD_SIZE, OnProgress, clear_previous, finish_dataset, shard_name,
+from benchbridge.data.source import ClassInfo, DatasetSource
+from benchbridge.data.shard_files import (DEFAULT_SHARD_SIZE, OnProgress, clear_previous, finish_dataset, shard_name,
                                      split_entry, write_shard)
 from benchbridge.errors import UserError
 

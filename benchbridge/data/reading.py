@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from webdataset.tariterators import group_by_keys
 
-from benchbridge.data.base import INDEX_FILE
+from benchbridge.data.source import INDEX_FILE
 from benchbridge.data.epoch_plan import EpochSetup, Span, admit, plan_epoch
 from benchbridge.data.loader_spec import Keep
-from benchbridge.data.shards import iter_tar_members
+from benchbridge.data.shard_files import iter_tar_members
 from benchbridge.errors import UserError
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from PIL import Image
 from webdataset.tariterators import group_by_keys
 
-from benchbridge.data.base import DatasetSource
-from benchbridge.data.shards import iter_tar_members
+from benchbridge.data.source import DatasetSource
+from benchbridge.data.shard_files import iter_tar_members
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from benchbridge.execute import distributed
 from benchbridge.execute.devices import check_devices, wanted_device
 from benchbridge.execute.context import Events, NoEvents
 from benchbridge.execute.job import Job, OutputLock, prepare_output, start_job
-from benchbridge.execute.sources import prepare_sources
+from benchbridge.execute.pair_setup import prepare_sources
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchbridge import store
+from benchbridge.results import store
 
 CHECKPOINT_FILE = "checkpoint.pt"
 PREEMPT_SIGNALS = tuple(s for s in (signal.SIGTERM, getattr(signal, "SIGUSR1", None),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from benchbridge.execute import distributed
 from benchbridge.plan import Run
-from benchbridge.record import RunRecord
+from benchbridge.results.record import RunRecord
 
 if TYPE_CHECKING:
     from benchbridge.api._protocols import RunLogger

@@ -9,19 +9,19 @@ from typing import Any
 import torch
 import yaml
 
-from benchbridge import store
-from benchbridge.data.base import DatasetSource
+from benchbridge.results import store
+from benchbridge.data.source import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
 from benchbridge.execute.context import Events, NoEvents, RunContext
-from benchbridge.execute.sources import task_setup
+from benchbridge.execute.pair_setup import task_setup
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.models.construct import initial_network
 from benchbridge.plan import Run, plan_to_json
-from benchbridge.record import RunRecord
+from benchbridge.results.record import RunRecord
 from benchbridge.results import record_of, set_aside_damaged
-from benchbridge.store import OutputLock
+from benchbridge.results.store import OutputLock
 
 __all__ = ["Events", "Job", "NoEvents", "OutputLock", "finetuned_runs", "prepare_output", "start_job"]
 

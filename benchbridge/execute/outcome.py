@@ -12,7 +12,7 @@ import torch
 
 from benchbridge.execute.checkpoint import LoopState, TrainLog
 from benchbridge.plan import Run
-from benchbridge.record import SCHEMA_VERSION, RunRecord
+from benchbridge.results.record import SCHEMA_VERSION, RunRecord
 
 
 @dataclass

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.data.augment import normalise, resolve_preset
-from benchbridge.data.base import DatasetSource
+from benchbridge.data.source import DatasetSource
 from benchbridge.data.dali import available as dali_available
 from benchbridge.data.dali import DaliLoader, make_dali_loader
 from benchbridge.data.holdout import Holdout
@@ -33,10 +33,10 @@ from benchbridge.execute.optimize import LearningRate, Plateau, make_optimizer
 from benchbridge.execute.outcome import Outcome, to_record
 from benchbridge.execute.watch import HealthWatch
 from benchbridge.manifest import ResolvedManifest
-from benchbridge.models.base import Network
+from benchbridge.models.network import Network
 from benchbridge.models.construct import seed_of, transfer_network
 from benchbridge.plan import Run
-from benchbridge.record import RunRecord, write_record
+from benchbridge.results.record import RunRecord, write_record
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchbridge import registry
-from benchbridge.models.base import ModelPlugin, Network
+from benchbridge.models.network import ModelPlugin, Network
 
 __all__ = ["ModelPlugin", "Network", "create_model", "list_models", "model_data_config"]
 

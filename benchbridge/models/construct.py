@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from benchbridge import registry
-from benchbridge.models.base import Network
+from benchbridge.models.network import Network
 
 if TYPE_CHECKING:
     from benchbridge.manifest import ResolvedManifest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FIGURE_NAME, FORMAT_VERSION
 from benchbridge.report.figures import Figure
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbridge import registry
-from benchbridge.report import analysis, convergence, figures, findings, pairs, tables
+from benchbridge.report import analysis, convergence, figures, findings, many_targets, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
@@ -69,7 +69,7 @@ def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
                       analysis=analysis.load(grid.path), health=tables.health(grid),
-                      pairs=pairs.summary(grid) if pairs.is_pair_grid(grid) else None)
+                      pairs=many_targets.summary(grid) if many_targets.is_pair_grid(grid) else None)
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
@@ -86,7 +86,7 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
             if g.pairs is None:
                 g.figures = figures.grid_figures(g.grid, sub, reference)
             else:  # the paper's Figures 2 and 3 are about splits: the many-target figure instead
-                drawn = [pairs.many_target_figure(g.grid, sub), figures.convergence_figure(g.grid, sub)]
+                drawn = [many_targets.many_target_figure(g.grid, sub), figures.convergence_figure(g.grid, sub)]
                 g.figures = [f for f in drawn if f is not None]
         if compare:
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)

@@ -9,7 +9,7 @@ from benchbridge.report import analysis
 from benchbridge.report.build import GridReport, Report
 from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
-from benchbridge.report.pairs import COLUMNS
+from benchbridge.report.many_targets import COLUMNS
 from benchbridge.report.reference import LABEL
 from benchbridge.report.stats import t975
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 timm = pytest.importorskip("timm")
 pytest.importorskip("benchbridge_timm")
 
-from benchbridge import store  # noqa: E402
+from benchbridge.results import store  # noqa: E402
 from benchbridge.cli import main  # noqa: E402
 from benchbridge.models import create_model  # noqa: E402
 from benchbridge.results import load_results  # noqa: E402

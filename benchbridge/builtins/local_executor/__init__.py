@@ -8,8 +8,9 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbridge.api import (WORKER_LOG_FILE, Job, Run, UserError, check_gpu_indices, cpu_pool, hookimpl,
-                             run_parallel, worker_count)
+from benchbridge.api import Job, Run, UserError, check_gpu_indices, hookimpl, worker_count
+from benchbridge.builtins.local_executor.pool import LOG_FILE as WORKER_LOG_FILE
+from benchbridge.builtins.local_executor.pool import cpu_pool, run_parallel
 
 
 class LocalOptions(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from benchbridge.data.base import ClassInfo
+from benchbridge.data.source import ClassInfo
 
 
 SplitKind = Literal["random", "dissimilar", "other"]

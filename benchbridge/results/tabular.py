@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.errors import UserError
-from benchbridge.record import COST, IDENTITY, OUTCOME
+from benchbridge.results.record import COST, IDENTITY, OUTCOME
 from benchbridge.results import load_results, saved_manifest
 
 FORMATS = ("csv", "jsonl", "parquet")

@@ -11,10 +11,10 @@ import csv
 from pathlib import Path
 from typing import Any, Literal
 
-from benchbridge.data.base import ClassInfo, DatasetSource
+from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.imagefolder import IMAGE_SUFFIXES, load_attributes
 from benchbridge.data.prepare import Encoding, Files, prepare_files, shuffled
-from benchbridge.data.shards import OnProgress
+from benchbridge.data.shard_files import OnProgress
 from benchbridge.errors import UserError
 
 LAYOUT = ("Expected SRC/train/<wnid>/*.JPEG and SRC/val/ (either <wnid>/ folders, or flat images with "

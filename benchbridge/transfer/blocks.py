@@ -7,7 +7,7 @@ from typing import Any, Protocol
 import torch
 from pydantic import BaseModel
 
-from benchbridge.models.base import Network
+from benchbridge.models.network import Network
 
 ParamGroups = list[dict[str, Any]]  # torch optimizer param groups with an extra "lr_mult"
 

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchbridge.errors import UserError
-from benchbridge import store
-from benchbridge.store import parse_json_bytes, strict
+from benchbridge.results import store
+from benchbridge.results.store import parse_json_bytes, strict
 
 SCHEMA_VERSION = 2
 """Bumped when a field is renamed, removed or changes meaning (adding an optional field does not bump it)."""

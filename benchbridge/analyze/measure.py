@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from benchbridge import registry, store
+from benchbridge import registry
+from benchbridge.results import store
 from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PER_CLASS, cost, figure, questions
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.analyze.features import extract, take_per_class
-from benchbridge.analyze.grid import Group, groups, measured, proxy_curves, runs
+from benchbridge.analyze.groups import Group, groups, measured, proxy_curves, runs
 from benchbridge.analyze.metrics import Undefined
 from benchbridge.analyze.weights import finetuned_weights, trained
 from benchbridge.data.loader import LoaderSpec, make_loader

@@ -17,10 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from queue import Queue
 
-from benchbridge import store
-from benchbridge.errors import UserError
-from benchbridge.execute.job import Job
-from benchbridge.plan import Run
+from benchbridge.api import Job, Run, UserError
 
 LOG_FILE = "worker.log"
 USER_ERROR_FILE = "user_error.txt"  # a worker process's user mistake, for the parent to raise (then removed)
@@ -28,16 +25,16 @@ USER_ERROR_EXIT = 2
 
 
 def worker_command(job: Job, run: Run) -> list[str]:
-    return [sys.executable, "-m", "benchbridge.execute.worker", str(job.output_dir), run.id]
+    return [sys.executable, "-m", "benchbridge.builtins.local_executor.worker", str(job.output_dir), run.id]
 
 
 def run_in_subprocess(job: Job, run: Run, device: str) -> int:
     """Train `run` in a child process that sees only `device` (CUDA_VISIBLE_DEVICES); its exit status. A user
     mistake the child met (it leaves its sentence in USER_ERROR_FILE) is raised here, as without workers."""
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": device}
-    log = store.run_dir(job.output_dir, run.id) / LOG_FILE
+    log = job.run_dir(run.id) / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
-    said = store.run_dir(job.output_dir, run.id) / USER_ERROR_FILE
+    said = job.run_dir(run.id) / USER_ERROR_FILE
     said.unlink(missing_ok=True)
     with open(log, "w") as stream:
         code = subprocess.run(worker_command(job, run), env=env, stdout=stream, stderr=subprocess.STDOUT,
@@ -81,7 +78,7 @@ def _train_in_worker(job: Job, run: Run) -> int | str:
         job.run_one(run)
         return 0
     except BaseException as exc:  # the parent sees the status or the sentence; the log says where
-        log = store.run_dir(job.output_dir, run.id) / LOG_FILE
+        log = job.run_dir(run.id) / LOG_FILE
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc())
         return str(exc) if isinstance(exc, UserError) else 1
@@ -136,7 +133,7 @@ def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str],
 
     with ThreadPoolExecutor(max_workers=len(devices)) as pool:
         while waiting or running:
-            done_ids = {r.id for r in job.plan if store.is_finished(job.output_dir, r.id)}
+            done_ids = {r.id for r in job.plan if job.is_finished(r.id)}
             bad_ids = {r.id for r in failed}
             for run in list(waiting):
                 if job.skip_if_blocked(run):  # a source finished unhealthy: recorded, not trained
@@ -158,7 +155,7 @@ def run_parallel(job: Job, devices: list[str], launch: Callable[[Job, Run, str],
                 except UserError as exc:
                     mistake, status = mistake or exc, 1
                     waiting.clear()  # start nothing more: the error stops the grid, as it does without workers
-                if status == 0 and store.is_finished(job.output_dir, run.id):
+                if status == 0 and job.is_finished(run.id):
                     job.events.finished(run, job.record(run.id))
                 else:
                     failed.append(run)

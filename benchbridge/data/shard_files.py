@@ -12,10 +12,10 @@ from typing import Any, BinaryIO
 
 import webdataset as wds
 
-from benchbridge import store
-from benchbridge.data.base import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
+from benchbridge.results import store
+from benchbridge.data.source import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
 from benchbridge.errors import UserError
-from benchbridge.store import replace_atomically  # the core's one commit step (fsync, permissions, rename)
+from benchbridge.results.store import replace_atomically  # the core's one commit step (fsync, permissions, rename)
 
 SPLITS = ("train", "val")
 DEFAULT_SHARD_SIZE = 1000

@@ -1,4 +1,5 @@
-"""`python -m benchbridge.execute.worker OUTPUT_DIR RUN_ID`: train one run of a saved job in its own process."""
+"""`python -m benchbridge.builtins.local_executor.worker OUTPUT_DIR RUN_ID`: train one run of a saved job in its own
+process."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from benchbridge import store
-from benchbridge.errors import UserError
-from benchbridge.execute.job import Job
-from benchbridge.execute.parallel import USER_ERROR_EXIT, USER_ERROR_FILE
+from benchbridge.api import Job, UserError, write_text
+from benchbridge.builtins.local_executor.pool import USER_ERROR_EXIT, USER_ERROR_FILE
 
 
 def main(argv: list[str]) -> int:
@@ -20,7 +19,7 @@ def main(argv: list[str]) -> int:
         job.run_one(run)
     except UserError as exc:  # the parent raises this sentence, as without workers; the traceback goes to the log
         traceback.print_exc()
-        store.write_text(store.run_dir(output_dir, run_id) / USER_ERROR_FILE, str(exc))
+        write_text(job.run_dir(run_id) / USER_ERROR_FILE, str(exc))
         return USER_ERROR_EXIT
     return 0
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from benchbridge import pairs, store
+from benchbridge import pairs
+from benchbridge.results import store
 from benchbridge.data.augment import resolve_preset
-from benchbridge.data.base import DatasetSource
-from benchbridge.data.shards import iter_tar_members
+from benchbridge.data.source import DatasetSource
+from benchbridge.data.shard_files import iter_tar_members
 from benchbridge.errors import UserError, within
 from benchbridge.execute.train import RunSetup
 from benchbridge.manifest import ResolvedManifest

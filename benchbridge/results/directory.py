@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-from benchbridge import store
+from benchbridge.results import store
 from benchbridge.errors import UserError
 from benchbridge.plan import Run
-from benchbridge.record import DAMAGED_SUFFIX, RETRAIN_HINT, BrokenRecord, RunRecord, read_record
+from benchbridge.results.record import DAMAGED_SUFFIX, RETRAIN_HINT, BrokenRecord, RunRecord, read_record
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchbridge.data.base import ClassInfo, DatasetSource
-from benchbridge.data.shards import DEFAULT_SHARD_SIZE, OnProgress, write_dataset
+from benchbridge.data.source import ClassInfo, DatasetSource
+from benchbridge.data.shard_files import DEFAULT_SHARD_SIZE, OnProgress, write_dataset
 
 GENERATOR_VERSION = 1
 """Bumped whenever the images a seed produces change, so cached datasets are regenerated."""

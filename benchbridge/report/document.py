@@ -203,7 +203,8 @@ def t_blocks(g: GridReport) -> list[Block]:
                   f"T = D(θ_r, fine-tuned) / D(source, fine-tuned) per block of AnB+ at n = {t['n']} (every block "
                   f"copied); D over {t['weights_compared']}. θ_r is the source's own initialisation: trained (the "
                   "init.pt benchbridge trained the source from), file (a checkpoint's given init file) or "
-                  "fresh_draw (a draw from the model's initialiser: the checkpoint's true one is unknown)")]
+                  "fresh_draw (a draw from the model's initialiser: the checkpoint's true one is unknown). As of "
+                  "the last `benchbridge analyze`: rerun it when more runs have finished")]
 
 
 def pair_blocks(g: GridReport) -> list[Block]:

@@ -64,6 +64,7 @@ def test_t_uses_the_source_networks_init_pt(grid):
     torch.save(_set(grid.template, 1.0, 100.0), folder / store.INIT_FILE)  # net A started from 1.0
     w = weights.finetuned_weights(grid.finetuned, grid.results, grid.setup, grid.setup.output_dir)
     assert w.random_origin == weights.FROM_FILE and w.condition == "AnB+" and w.n == 7
+    assert w.init_origin == "trained"  # init.pt beside a trained network's weights: the draw it trained from
     t = _t(w)
     # |1 - 2.5| / |3 - 2.5| = 3 in every block; the AnB+ run's own init (0) would give 5, biases would move it
     assert list(t) == list(range(1, 8))
@@ -74,7 +75,7 @@ def test_t_uses_the_source_networks_init_pt(grid):
 
 def test_without_init_pt_theta_r_is_the_source_draw_recomputed(grid):
     w = weights.finetuned_weights(grid.finetuned, grid.results, grid.setup, grid.setup.output_dir)
-    assert w.random_origin == weights.RECOMPUTED
+    assert w.random_origin == weights.RECOMPUTED and w.init_origin is None
     drawn = initial_network(grid.source, grid.setup.manifest).state_dict()  # what net A started from
     conv1 = drawn["blocks.0.0.weight"].numpy().astype(np.float64)
     expected = np.mean(np.abs(conv1 - 2.5)) / 0.5

@@ -14,8 +14,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchbridge import registry
+from benchbridge.analyze import (ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PAIRS, PER_CLASS, cost, figure,
+                                  pair_transferability, questions)
 from benchbridge.results import store
-from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PER_CLASS, cost, figure, questions
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.analyze.features import extract, take_per_class
 from benchbridge.analyze.groups import Group, groups, measured, proxy_curves, runs
@@ -53,8 +54,11 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: in
     if threads:
         torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):  # numpy's BLAS too: extra threads spin on a shared machine
-        result = _analyze(run_dir, job, results, per_class, say, proxy)
-    result["figure"] = figure.draw(result["groups"], out_dir)
+        if job.manifest.raw.targets is not None:  # sources and targets: the T-metric only, for now
+            result = _analyze_pairs(run_dir, job, results, say, proxy)
+        else:
+            result = _analyze(run_dir, job, results, per_class, say, proxy)
+            result["figure"] = figure.draw(result["groups"], out_dir)
     result["wall_s"] = time.perf_counter() - start
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()), "cpus": os.cpu_count()}
     store.write_json(out_dir / ANALYSIS_FILE, result)
@@ -103,6 +107,19 @@ def _analyze(run_dir: Path, job: Job, results: list[Result], per_class: int | No
                          "point's index, reported beside every series in each group's `baseline`"},
             "questions": questions.answer(records, predictors), "proxy": proxy_info,
             "cost": {**cost.summary(records, features_s, analysis_s), "per_measurement": costs}}
+
+
+def _analyze_pairs(run_dir: Path, job: Job, results: list[Result], say: Say,
+                   proxy: str | Path | None) -> dict[str, Any]:
+    if proxy is not None:
+        raise UserError(f"--proxy is not available for sources/targets grids yet ({run_dir} has sources and "
+                        "targets): only Chen et al.'s T-metric is computed for them.", file=str(run_dir),
+                        hint="Run `benchbridge analyze` without --proxy.")
+    say("sources and targets: Chen et al.'s T per block of each fine-tuned network that copied every block; "
+        f"{pair_transferability.NOT_AVAILABLE}")
+    return {"version": FORMAT_VERSION, "kind": PAIRS, "run_dir": str(run_dir), "model": job.manifest.raw.model.name,
+            "t_metric": pair_transferability.analyze_pairs(run_dir, job, results),
+            "not_available": pair_transferability.NOT_AVAILABLE, "figure": None}
 
 
 def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], analyses: list[registry.Entry],

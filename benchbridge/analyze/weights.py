@@ -1,8 +1,9 @@
 """Networks from a results directory: trained weights, and the T-metric's three weight sets.
 
 theta_r (the T-metric's "random" weights) is the initialisation the PRE-TRAINED network itself started from: its
-`init.pt` when the trainer kept one in the source run's folder, else the same draw recomputed from the source run's
-seed (`initial_network`, as the trainer draws a base network's weights before training).
+`init.pt` when its folder has one (`execute.sources.source_initialisation`, which also says its origin: trained, file
+or fresh_draw), else, for split grids trained before base networks kept it, the same draw recomputed from the source
+run's seed (`initial_network`, as the trainer draws a base network's weights before training).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from benchbridge.results import store
 from benchbridge.analyze.base import FinetunedWeights
 from benchbridge.errors import UserError
+from benchbridge.execute.pair_setup import source_initialisation
 from benchbridge.execute.train import RunSetup
 from benchbridge.models.construct import initial_network
 from benchbridge.models.network import Network
@@ -47,11 +49,13 @@ def block_weights(net: Network) -> list[list[np.ndarray]]:
             for block in net.blocks]
 
 
-def source_init(source: Run, setup: RunSetup, run_dir: Path) -> tuple[Network, str]:
-    """The initialisation the source network started from, and where it came from."""
-    if (store.run_dir(run_dir, source.id) / store.INIT_FILE).is_file():
-        return trained(source, setup, run_dir, store.INIT_FILE), FROM_FILE
-    return initial_network(source, setup.manifest), RECOMPUTED
+def source_init(source: Run, setup: RunSetup, run_dir: Path) -> tuple[Network, str, str | None]:
+    """The initialisation the source network started from, where it came from, and its init_origin (None when it
+    was recomputed from the seed)."""
+    found = source_initialisation(run_dir, source.id)
+    if found is not None:
+        return trained(source, setup, run_dir, store.INIT_FILE), FROM_FILE, found[1]
+    return initial_network(source, setup.manifest), RECOMPUTED, None
 
 
 def finetuned_weights(run: Run, results: dict[str, Result], setup: RunSetup,
@@ -65,8 +69,24 @@ def finetuned_weights(run: Run, results: dict[str, Result], setup: RunSetup,
     if done is None or done.record is None or source is None or source.record is None:
         return None
     condition = "AnB+" if source.run.target == "A" else "BnB+"
-    random, origin = source_init(source.run, setup, run_dir)
+    random, origin, init_origin = source_init(source.run, setup, run_dir)
     nets = [random, trained(source.run, setup, run_dir), trained(run, setup, run_dir)]
-    init_origin = getattr(source.record, "init_origin", None)
     return FinetunedWeights(condition, run.n, *[block_weights(net) for net in nets], random_origin=origin,
                             init_origin=init_origin)
+
+
+def weight_keys(net: Network) -> list[list[str]]:
+    """Per block, the state-dict keys of its conv and linear weights, in module order (as `block_weights`)."""
+    return [[".".join(p for p in ("blocks", str(i), name, "weight") if p) for name, m in block.named_modules()
+             if isinstance(m, WEIGHTED)] for i, block in enumerate(net.blocks)]
+
+
+def state_weights(path: Path, keys: list[list[str]]) -> list[list[np.ndarray]]:
+    """Per block, the conv and linear weights `keys` names, read from a state-dict file (weights.pt or init.pt)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing = [k for block in keys for k in block if k not in state]
+    if missing:
+        raise UserError(f"'{path}' lacks {missing[0]} ({len(missing)} conv/linear weights of the model's blocks "
+                        "missing): it is not a state dict of this grid's model.", file=str(path),
+                        hint="Rerun the manifest so that its runs write their weights again.")
+    return [[state[k].detach().float().numpy() for k in block] for block in keys]

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from benchbridge.analyze import PER_CLASS
+from benchbridge.analyze import PAIRS, PER_CLASS
 from benchbridge.cli._console import err_console, out_console, print_json
 from benchbridge.report.analysis import verdict_text
 
@@ -34,6 +34,9 @@ def analyze(run_dir: str, out: str | None, images_per_class: int, proxy: str | N
 
 
 def _print(result: dict[str, Any]) -> None:
+    if result.get("kind") == PAIRS:
+        _print_pairs(result)
+        return
     for name, q in result["questions"].items():
         table = Table("measurement", "statistic", "beats baseline", title=f"{name}: {q['question']}\n"
                       f"target: {q['target']}\nbaseline: {q['baseline']}\ntest: {q['test']}", title_justify="left")
@@ -65,3 +68,26 @@ def _statistic(row: dict[str, Any]) -> str:
 
 def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:+.2f}"
+
+
+def _print_pairs(result: dict[str, Any]) -> None:
+    """Sources and targets: T per block and the mean, per (source, target) and seed, with theta_r's origin."""
+    t = result["t_metric"]
+    blocks = [str(i) for i in range(1, t["n"] + 1)]
+    table = Table("source", "target", "seed", "theta_r", *[f"T {b}" for b in blocks], "mean",
+                  title=f"Chen et al.'s T of AnB+ n={t['n']} (every block copied), per block: "
+                  f"{t['weights_compared']}", title_justify="left")
+    for row in t["rows"]:
+        values = row["t_per_block"] or {}
+        table.add_row(row["source"], row["target"], str(row["seed"]), row["init_origin"] or "–",
+                      *[_plain(values.get(b)) for b in blocks], _plain(row["t_mean"]))
+    out_console.print(table)
+    for row in t["rows"]:
+        if row["reason"]:
+            out_console.print(f"{row['pair']} seed {row['seed']}: {row['reason']}", highlight=False)
+    out_console.print(f"{result['not_available']}. Written to the analysis folder (analysis.json); "
+                      "`benchbridge report` shows it.", highlight=False)
+
+
+def _plain(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"

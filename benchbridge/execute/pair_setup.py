@@ -149,8 +149,9 @@ def read_source_record(folder: Path) -> SourceRecord | None:
 
 
 def source_initialisation(output_dir: Path, source_id: str) -> tuple[Path, str] | None:
-    """The init.pt of the network a run copied from, and its origin: trained (metrics.json says so), file or
-    fresh_draw (a checkpoint source's source.json); None when it kept none (Chen's θ_r for the T-metric)."""
+    """The init.pt of the network a run copied from (Chen's θ_r for the T-metric), and its origin: file or fresh_draw
+    (a checkpoint source's source.json), else trained (the trainer wrote init.pt from the draw the source trained
+    from; its metrics.json says so too); None when the source's folder has no init.pt."""
     folder = store.run_dir(output_dir, source_id)
     init = folder / store.INIT_FILE
     if not init.is_file():
@@ -159,5 +160,4 @@ def source_initialisation(output_dir: Path, source_id: str) -> tuple[Path, str] 
     if record is not None:
         return init, record.init_origin
     trained = record_by_id(output_dir, source_id)
-    origin = trained.init_origin if trained is not None else None
-    return (init, origin) if origin else None
+    return init, (trained.init_origin if trained is not None and trained.init_origin else "trained")

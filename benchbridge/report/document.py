@@ -186,13 +186,35 @@ def gains_tables(g: GridReport) -> list[Table]:
     return out
 
 
+def t_blocks(g: GridReport) -> list[Block]:
+    """Chen et al.'s T per block and the mean per (source, target) and seed, as `benchbridge analyze` wrote it."""
+    assert g.pairs is not None
+    t = g.pairs.get("t_metric")
+    if t is None:
+        return [Para("Chen et al.'s T per block: not computed for this grid yet. `benchbridge analyze "
+                     f"{g.grid.path}` computes it from the networks' weights; the report then shows it here and "
+                     "in the many-target figure.")]
+    blocks = [str(i) for i in range(1, t["n"] + 1)]
+    body = [[r["source"], r["target"], str(r["seed"]), r["init_origin"] or "–",
+             *[_num((r["t_per_block"] or {}).get(b)) for b in blocks], _num(r["t_mean"]),
+             "; ".join(x for x in (r["reason"], r.get("health") if r.get("health") != "ok" else None) if x)]
+            for r in t["rows"]]
+    return [Table(["source", "target", "seed", "θ_r", *[f"block {b}" for b in blocks], "mean", "note"], body,
+                  f"T = D(θ_r, fine-tuned) / D(source, fine-tuned) per block of AnB+ at n = {t['n']} (every block "
+                  f"copied); D over {t['weights_compared']}. θ_r is the source's own initialisation: trained (the "
+                  "init.pt benchbridge trained the source from), file (a checkpoint's given init file) or "
+                  "fresh_draw (a draw from the model's initialiser: the checkpoint's true one is unknown). As of "
+                  "the last `benchbridge analyze`: rerun it when more runs have finished")]
+
+
 def pair_blocks(g: GridReport) -> list[Block]:
     """The sources-and-targets section: the many-target figure's numbers, per target and per depth."""
     return [Heading("Sources and targets", 3),
             Para("Every source is transferred to every target; frozen = the source's first n blocks kept fixed "
                  "(AnB), fine-tuned = trained on (AnB+), selffer = the target's own base network's blocks (BnB, "
                  "BnB+). Relative values divide by the target's own base network."),
-            *pair_tables(g), Heading("Which target gains most at which depth", 3), *gains_tables(g)]
+            *pair_tables(g), Heading("Which target gains most at which depth", 3), *gains_tables(g),
+            Heading("Chen et al.'s transferability T per block", 3), *t_blocks(g)]
 
 
 def grid_blocks(g: GridReport, report: Report) -> list[Block]:

@@ -1,5 +1,6 @@
 """Sources and targets in the report: per target, frozen and fine-tuned top-1 against n beside the target's own
-base network; which target gains most at which depth; one many-target figure in Chen et al.'s style."""
+base network; which target gains most at which depth; one many-target figure in Chen et al.'s style, with Chen's
+T per block once `benchbridge analyze` has written it (the report reads analysis.json; it computes no weights)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchbridge.analyze import PAIRS  # noqa: E402
 from benchbridge.pairs import Pair, pairs_of  # noqa: E402
+from benchbridge.report import analysis  # noqa: E402
 from benchbridge.report.figures import PALETTE, Figure, _save  # noqa: E402
 from benchbridge.report.grid import Grid  # noqa: E402
 
@@ -65,17 +68,30 @@ def gains(grid: Grid, condition: str) -> list[dict[str, Any]]:
     return rows
 
 
+def t_metric(grid: Grid) -> dict[str, Any] | None:
+    """Chen et al.'s T as `benchbridge analyze` wrote it for this grid (per pair and seed: T per block, the mean,
+    theta_r's init_origin, or the reason there is none); None until `benchbridge analyze RUN_DIR` has run."""
+    data = analysis.read(grid.path)
+    return data["t_metric"] if data is not None and data.get("kind") == PAIRS else None
+
+
 def chen_t_per_block(grid: Grid) -> dict[str, dict[int, float]] | None:
-    """HOOK for Chen et al.'s T per block (pair label -> n -> T), once `benchbridge analyze` writes it for sources
-    and targets; None until then, and the many-target figure plots relative top-1 per n instead."""
-    return None
+    """Chen et al.'s T per block (pair label -> block -> T, the mean over seeds) of each pair's fine-tuned network
+    that copied every block; None without `benchbridge analyze` output (the figure then plots relative top-1)."""
+    t = t_metric(grid)
+    found: dict[str, dict[int, list[float]]] = {}
+    for row in t["rows"] if t else []:
+        for block, v in (row["t_per_block"] or {}).items():
+            if v is not None:
+                found.setdefault(row["pair"], {}).setdefault(int(block), []).append(v)
+    return {p: {b: sum(v) / len(v) for b, v in sorted(blocks.items())} for p, blocks in found.items()} or None
 
 
 def summary(grid: Grid) -> dict[str, Any]:
     """What the report's sources-and-targets section shows, as data (the JSON report carries it too)."""
     return {"pairs": [p.__dict__ for p in grid_pairs(grid)], "rows": pair_rows(grid),
             "gains": {"frozen": gains(grid, FROZEN), "fine-tuned": gains(grid, FINETUNED)},
-            "transferability": chen_t_per_block(grid)}
+            "t_metric": t_metric(grid), "transferability": chen_t_per_block(grid)}
 
 
 @dataclass(frozen=True)
@@ -95,27 +111,35 @@ def _lines(grid: Grid, condition: str) -> list[Line]:
 
 
 def many_target_figure(grid: Grid, out: Path) -> Figure | None:
-    """One line per (source, target): Chen's T per block when available, else relative top-1 against n, with
-    fine-tuned (left) and frozen (right) transfer."""
+    """One line per (source, target): Chen's T per block (when `benchbridge analyze` wrote it), then top-1 relative
+    to the target's base network against n, fine-tuned and frozen."""
     t_values = chen_t_per_block(grid)
     panels = [(FINETUNED, "fine-tuned: the source's first n blocks trained on"),
               (FROZEN, "frozen: the source's first n blocks kept")]
     if not any(_lines(grid, c) for c, _ in panels) and not t_values:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    for ax, (condition, title) in zip(axes, panels):
-        lines = ([Line(k, sorted(v), [v[n] for n in sorted(v)]) for k, v in t_values.items()]
-                 if t_values and condition == FINETUNED else _lines(grid, condition))
-        for i, line in enumerate(lines):
-            ax.plot(line.xs, line.ys, marker="o", color=PALETTE[i % len(PALETTE)], linewidth=2, label=line.label)
+    charts = [(_lines(grid, c), title) for c, title in panels]
+    if t_values:
+        charts.insert(0, ([Line(k, sorted(v), [v[b] for b in sorted(v)]) for k, v in t_values.items()],
+                          "Chen et al.'s T per block (fine-tuned, every block copied)"))
+    colors = {p.label: PALETTE[i % len(PALETTE)] for i, p in enumerate(pairs_of(grid.manifest))}  # same in panels
+    charts = [c for c in charts if c[0]]  # a panel without lines (e.g. no frozen runs) is left out
+    fig, axes = plt.subplots(1, len(charts), figsize=(6 * len(charts), 4.8), squeeze=False)
+    for i, (ax, (lines, title)) in enumerate(zip(axes[0], charts)):
+        for line in lines:
+            ax.plot(line.xs, line.ys, marker="o", color=colors[line.label], linewidth=2, label=line.label)
         ax.axhline(1.0, color="black", linestyle=":", linewidth=0.8)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("n: blocks taken from the source (cut point)")
+        is_t = bool(t_values) and i == 0
+        ax.set_xlabel("block" if is_t else "n: blocks taken from the source (cut point)")
+        ax.set_ylabel("transferability T" if is_t else "top-1 relative to the target's base network")
         ax.set_xticks(range(1, grid.n_cuts + 1))
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("transferability T" if t_values else "top-1 relative to the target's base network")
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="source->target")
-    what = "Chen et al.'s T per block" if t_values else "top-1 relative to each target's own base network"
+    handles, names = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda hl: len(hl[1]))
+    axes[0][-1].legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       title="source->target")
+    what = ("Chen et al.'s T per block of the fine-tuned network that copied every block (left; theta_r = the "
+            "source's own initialisation, conv and linear weights), then " if t_values else "")
     return _save(fig, out, "many_targets", "Transfer to every target",
-                 f"One line per source->target pair: {what} against the cut point n; fine-tuned (left) and frozen "
-                 "(right); 1 = the target's base network.")
+                 f"One line per source->target pair: {what}top-1 relative to each target's own base network against "
+                 "the cut point n, fine-tuned and frozen (1 = the target's base network).")

@@ -46,6 +46,12 @@ def _key(g: dict[str, Any]) -> dict[str, Any]:
     return {"split": g["split"], "seed": g["seed"]}
 
 
+def _paired(g: dict[str, Any], p: Predictor, target: str) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """The group's measured `target` curve, the predictor's values, and the cut points that have both."""
+    measured, values = _finite(g["measured"].get(target, {})), _finite(p.values(g, target))
+    return measured, values, [n for n in measured if n in values]
+
+
 # --- 1. depth order: within a group, which cut points transfer best ------------------------------------------------
 
 
@@ -56,8 +62,7 @@ def depth_order(groups: list[dict[str, Any]], predictors: list[Predictor]) -> di
     for p in predictors:
         per_group = []
         for g in groups:
-            measured, values = _finite(g["measured"].get(target, {})), _finite(p.values(g, target))
-            points = [n for n in measured if n in values]
+            measured, values, points = _paired(g, p, target)
             r = verdict.rho([values[n] for n in points], [measured[n] for n in points])
             base = verdict.rho([-float(n) for n in points], [measured[n] for n in points])
             diff = None if r is None or base is None else r - base
@@ -163,8 +168,7 @@ def best_finetune_n(groups: list[dict[str, Any]], predictors: list[Predictor]) -
     for p in predictors:
         per_group = []
         for g in groups:
-            measured, values = _finite(g["measured"].get(target, {})), _finite(p.values(g, target))
-            points = [n for n in measured if n in values]
+            measured, values, points = _paired(g, p, target)
             if len(points) < verdict.MIN_POINTS:
                 per_group.append({**_key(g), "points": len(points), "chosen_n": None, "regret": None,
                                   "baseline_regret": None, "difference": None})

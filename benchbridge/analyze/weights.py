@@ -1,7 +1,7 @@
 """Networks from a results directory: trained weights, and the T-metric's three weight sets.
 
 theta_r (the T-metric's "random" weights) is the initialisation the PRE-TRAINED network itself started from: its
-`init.pt` when its folder has one (`execute.sources.source_initialisation`, which also says its origin: trained, file
+`init.pt` when its folder has one (`execute.pair_setup.source_initialisation`, which also says its origin: trained, file
 or fresh_draw), else, for split grids trained before base networks kept it, the same draw recomputed from the source
 run's seed (`initial_network`, as the trainer draws a base network's weights before training).
 """

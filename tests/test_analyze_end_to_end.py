@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -130,12 +131,17 @@ def test_a_proxy_grid_is_scored_on_every_question_with_its_cost(analysed, tmp_pa
     assert proxy_cost["measurement"] == "proxy grid" and proxy_cost["needs_runs"] == data["proxy"]["runs"]
 
 
+def unfinished_copy(out: Path, folder: Path) -> Path:
+    """A results folder with the grid's manifest and plan and no finished run."""
+    folder.mkdir()
+    for name in (store.MANIFEST_FILE, store.PLAN_FILE):
+        shutil.copy(out / name, folder / name)
+    return folder
+
+
 def test_a_proxy_without_this_grids_groups_is_a_user_error(analysed, tmp_path):
     out, _ = analysed
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    for name in (store.MANIFEST_FILE, store.PLAN_FILE):
-        shutil.copy(out / name, empty / name)
+    empty = unfinished_copy(out, tmp_path / "empty")
     result = CliRunner().invoke(main, ["analyze", str(out), "--proxy", str(empty), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "proxy grid has none" in result.stderr
@@ -163,11 +169,7 @@ def test_report_without_analysis_has_no_section(analysed, tmp_path):
 
 def test_analyze_without_finished_bases_is_a_user_error(analysed, tmp_path):
     out, _ = analysed
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    for name in (store.MANIFEST_FILE, store.PLAN_FILE):
-        shutil.copy(out / name, empty / name)
-    result = CliRunner().invoke(main, ["analyze", str(empty)])
+    result = CliRunner().invoke(main, ["analyze", str(unfinished_copy(out, tmp_path / "empty"))])
     assert result.exit_code == 2
     assert "base networks" in result.stderr
 

@@ -14,7 +14,7 @@ from benchbridge.data.source import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
 from benchbridge.execute.context import Events, NoEvents, RunContext
-from benchbridge.execute.pair_setup import task_setup
+from benchbridge.execute.pair_setup import open_dataset, task_setup
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.models.construct import initial_network
@@ -119,11 +119,8 @@ class Job:
         return distributed.local_device(torch.device(wanted))
 
     def dataset(self) -> DatasetSource:
-        entry, opts = self.manifest.dataset
-        try:
-            return entry.obj.open(opts)
-        except UserError as exc:
-            raise within(exc, "dataset.options", self.manifest_file) from None
+        """The manifest's dataset, opened (a user error names dataset.options)."""
+        return open_dataset(self.manifest, "dataset.options")
 
     def run_one(self, run: Run, context: RunContext | None = None) -> RunRecord | None:
         """Train one run in this process (its sources must be finished) and write its results; None when it is
@@ -187,8 +184,7 @@ def _save_init(run: Run, setup: RunSetup) -> None:
     """Keep the run's random initialisation (init.pt) beside its final weights."""
     path = store.run_dir(setup.output_dir, run.id) / store.INIT_FILE
     if not path.is_file():
-        state = {k: v.detach().cpu() for k, v in initial_network(run, setup.manifest).state_dict().items()}
-        store.atomic_write(path, lambda p: torch.save(state, p))
+        store.write_weights(path, initial_network(run, setup.manifest).state_dict())
 
 
 def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:

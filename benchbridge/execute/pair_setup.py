@@ -117,8 +117,8 @@ def materialise(m: ResolvedManifest, ckpt: pairs.Checkpoint, rid: str, out: Path
         init = network_state(m, ckpt.init, ckpt.init_format or "benchbridge", f"{ckpt.key}.init")
     else:
         init = fresh_draw(m, rid)
-    store.atomic_write(folder / store.WEIGHTS_FILE, lambda p: torch.save(weights, p))
-    store.atomic_write(folder / store.INIT_FILE, lambda p: torch.save(init, p))
+    store.write_weights(folder / store.WEIGHTS_FILE, weights)
+    store.write_weights(folder / store.INIT_FILE, init)
     record = SourceRecord(name=ckpt.name, checkpoint=str(ckpt.path), sha256=ckpt.sha256, format=ckpt.format,
                           init_origin=ckpt.init_origin, init=str(ckpt.init) if ckpt.init else None,
                           init_sha256=ckpt.init_sha256)
@@ -131,7 +131,7 @@ def network_state(m: ResolvedManifest, path: Path, fmt: str, key: str) -> dict[s
         return pairs.load_state(path, key, m.file)
     entry, opts = m.model
     net = entry.obj.create(m.raw.model.name, opts.model_copy(update={"checkpoint": path}), pairs.MIN_CLASSES)
-    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return net.state_dict()
 
 
 def fresh_draw(m: ResolvedManifest, rid: str) -> dict[str, torch.Tensor]:
@@ -139,7 +139,7 @@ def fresh_draw(m: ResolvedManifest, rid: str) -> dict[str, torch.Tensor]:
     entry, opts = m.model
     torch.manual_seed(int(rid, 16) % (2**31 - 1))
     net = entry.obj.create(m.raw.model.name, opts, pairs.MIN_CLASSES)
-    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return net.state_dict()
 
 
 def read_source_record(folder: Path) -> SourceRecord | None:

@@ -339,9 +339,8 @@ def train_run(run: Run, setup: RunSetup, save_weights: bool, context: RunContext
         distributed.barrier()
         return record
     if save_weights:
-        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        store.atomic_write(out / store.WEIGHTS_FILE, lambda p: torch.save(state, p))
-    if save_weights and run.strategy == "scratch":  # sources and targets: a trained source's init.pt is its own
+        store.write_weights(out / store.WEIGHTS_FILE, net.state_dict())
+    if run.strategy == "scratch" and (out / store.INIT_FILE).is_file():  # kept by Job.run_one: the draw it trained
         record = record.model_copy(update={"init_origin": "trained"})
     write_record(out, record)
     trainer.context.log_record(record)

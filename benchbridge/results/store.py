@@ -68,6 +68,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def write_weights(path: Path, state: dict[str, Any]) -> None:
+    """Write a network's state dict (weights.pt, init.pt) atomically, every tensor detached and on the CPU."""
+    import torch  # here, not at import: reading results needs no torch
+
+    cpu = {key: value.detach().cpu() for key, value in state.items()}
+    atomic_write(path, lambda p: torch.save(cpu, p))
+
+
 def write_text(path: Path, text: str) -> None:
     """Write `text` atomically."""
     atomic_write(path, lambda p: p.write_text(text))

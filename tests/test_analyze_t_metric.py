@@ -14,7 +14,7 @@ from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.builtins.analyses import TMetric
 from benchbridge.api import NoOptions
 from benchbridge.execute.train import RunSetup
-from benchbridge.models.construct import initial_network
+from benchbridge.execute.construct import initial_network
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
 from benchbridge.results.record import RunRecord

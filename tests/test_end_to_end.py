@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from benchbridge.results import store
-from benchbridge.models.construct import seed_of
+from benchbridge.execute.construct import seed_of
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import Run
 from grids import run_cli, tiny_manifest

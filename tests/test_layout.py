@@ -74,3 +74,57 @@ def test_the_name_check_sees_two_modules_of_one_name(tmp_path):
         (tmp_path / folder / "base.py").write_text("")
         (tmp_path / folder / "__init__.py").write_text("")
     assert shared_names(tmp_path) == {"base.py": ["a/base.py", "b/base.py"]}
+
+
+# --- layers: the data flows one way, checked by import-linter (pyproject's [tool.importlinter]) -----------------
+
+
+def lint_imports(cwd: Path, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    if exe is None:
+        pytest.fail("import-linter is not installed: it is part of the dev extra (pip install -r requirements-dev.txt)")
+    args = [exe, "--no-cache"] + ([str(config)] if config else [])
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+
+
+def layers() -> list[str]:
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    return next(c["layers"] for c in contracts if c["type"] == "layers")
+
+
+def test_imports_follow_the_layers_and_make_no_cycle():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_the_layers_contract_refuses_an_upward_import_and_a_cycle(tmp_path):
+    copy = tmp_path / "benchbridge"
+    shutil.copytree(ROOT / "benchbridge", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source = copy / "data" / "source.py"  # data sits below report: this import points up
+    source.write_text(source.read_text() + "\nfrom benchbridge.report import build  # noqa\n")
+    result = lint_imports(tmp_path, ROOT / "pyproject.toml")
+    assert result.returncode == 1
+    assert "benchbridge.data is not allowed to import benchbridge.report" in result.stdout
+    assert "No cycles are allowed in benchbridge" in result.stdout
+
+
+def test_contributing_maps_the_packages_in_the_contracts_order():
+    """CONTRIBUTING's table of layers names the contract's layers, top to bottom, one row each."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    table = text[text.index("<!-- layers -->"):text.index("<!-- /layers -->")]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| `")]
+    names = [" | ".join(p.strip("` ") for p in row.split(",")) for row in rows]
+    assert names == layers()
+
+
+def test_only_the_ground_floor_module_commits_files():
+    """One module writes files atomically (temporary file, fsync, rename); results/ and data/ both use it."""
+    writers = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "benchbridge").rglob("*.py"))
+               if any(call in p.read_text() for call in ("mkstemp(", "os.fsync(", "NamedTemporaryFile("))]
+    assert writers == ["benchbridge/atomic.py"]
+    for user in ("benchbridge/data/shard_files.py", "benchbridge/results/store.py"):
+        assert "from benchbridge.atomic import" in (ROOT / user).read_text() or \
+            "from benchbridge import atomic" in (ROOT / user).read_text()

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from benchbridge import atomic
 from benchbridge.results import store
 
 
@@ -15,7 +16,7 @@ def test_atomic_write_replaces_whole_files_with_umask_permissions(tmp_path):
         store.write_json(path, {"top1": 0.5})
         store.write_json(path, {"top1": 0.75})
         assert store.read_json(path) == {"top1": 0.75}
-        assert path.stat().st_mode & 0o777 == 0o666 & ~store._UMASK  # not mkstemp's private 0600
+        assert path.stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK  # not mkstemp's private 0600
         assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]  # no temporary file left behind
     finally:
         os.umask(mask)

@@ -26,7 +26,7 @@ from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.errors import UserError
 from benchbridge.execute.job import Job, finetuned_runs
 from benchbridge.execute.train import RunSetup
-from benchbridge.models.construct import initial_network
+from benchbridge.execute.construct import initial_network
 from benchbridge.plan import Run
 from benchbridge.results import Result, load_results
 

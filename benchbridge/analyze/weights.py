@@ -19,7 +19,7 @@ from benchbridge.analyze.base import FinetunedWeights
 from benchbridge.errors import UserError
 from benchbridge.execute.pair_setup import source_initialisation
 from benchbridge.execute.train import RunSetup
-from benchbridge.models.construct import initial_network
+from benchbridge.execute.construct import initial_network
 from benchbridge.models.network import Network
 from benchbridge.plan import Run
 from benchbridge.results import Result

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
     from benchbridge.analyze import metrics as analysis_metrics
     from benchbridge.analyze.base import AnalysisPlugin, Context as AnalysisContext, FinetunedWeights, Series
-    from benchbridge.api._protocols import ExecutorPlugin, LoggerPlugin, ReporterPlugin, RunLogger
     from benchbridge.data.ilsvrc import convert_imagenet, count_imagenet
     from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
     from benchbridge.data.prepare import EncodingOptions
@@ -24,19 +23,19 @@ if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
     from benchbridge.data.synthetic_images import prepare_params as synthetic_params
     from benchbridge.data.synthetic_images import prepare_synthetic
     from benchbridge.errors import PluginError, UserError
-    from benchbridge.execute.context import RunContext
+    from benchbridge.execute.context import LoggerPlugin, RunContext, RunLogger
     from benchbridge.execute.devices import check_gpu_indices, worker_count
-    from benchbridge.execute.job import Job
+    from benchbridge.execute.job import ExecutorPlugin, Job
     from benchbridge.hookspecs import HOOK_API_VERSION, Register, hookimpl
     from benchbridge.manifest import ResolvedManifest
     from benchbridge.models.network import ModelPlugin, Network
     from benchbridge.plan import Run
     from benchbridge.registry import NoOptions
-    from benchbridge.report.build import Report
+    from benchbridge.report.build import Report, ReporterPlugin
     from benchbridge.report.html import render as render_html
     from benchbridge.report.markdown import render as render_markdown
     from benchbridge.results.record import RunRecord
-    from benchbridge.results.store import atomic_write, write_json, write_text
+    from benchbridge.atomic import atomic_write, write_json, write_text
     from benchbridge.transfer.blocks import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
     from benchbridge.transfer.halves import Split, SplitKind, SplitPlugin
 
@@ -68,16 +67,15 @@ _public("benchbridge.data.synthetic_images", "prepare_synthetic", synthetic_clas
 _public("benchbridge.transfer.halves", "Split", "SplitKind", "SplitPlugin")
 _public("benchbridge.transfer.blocks", "ParamGroups", "StrategyPlugin", "block_params", "copy_blocks", "rest_params")
 # executors: the job (its typed manifest, its runs), each run's context, devices
-_public("benchbridge.api._protocols", "ExecutorPlugin", "LoggerPlugin", "ReporterPlugin", "RunLogger")
-_public("benchbridge.execute.job", "Job")
-_public("benchbridge.execute.context", "RunContext")
+_public("benchbridge.execute.job", "ExecutorPlugin", "Job")
+_public("benchbridge.execute.context", "LoggerPlugin", "RunContext", "RunLogger")
 _public("benchbridge.execute.devices", "check_gpu_indices", "worker_count")
 _public("benchbridge.manifest", "ResolvedManifest")
 _public("benchbridge.plan", "Run")
 # results and reporters
 _public("benchbridge.results.record", "RunRecord")
-_public("benchbridge.results.store", "atomic_write", "write_json", "write_text")
-_public("benchbridge.report.build", "Report")
+_public("benchbridge.atomic", "atomic_write", "write_json", "write_text")
+_public("benchbridge.report.build", "Report", "ReporterPlugin")
 _public("benchbridge.report.html", render_html="render")
 _public("benchbridge.report.markdown", render_markdown="render")
 # per-layer analyses (benchbridge analyze)

@@ -12,10 +12,10 @@ from typing import Any, BinaryIO
 
 import webdataset as wds
 
-from benchbridge.results import store
+from benchbridge import atomic
 from benchbridge.data.source import FORMAT, INDEX_FILE, ClassInfo, DatasetSource
 from benchbridge.errors import UserError
-from benchbridge.results.store import replace_atomically  # the core's one commit step (fsync, permissions, rename)
+from benchbridge.atomic import replace_atomically  # the core's one commit step (fsync, permissions, rename)
 
 SPLITS = ("train", "val")
 DEFAULT_SHARD_SIZE = 1000
@@ -121,7 +121,7 @@ def write_dataset(out: Path, name: str, classes: list[ClassInfo], samples: Mappi
 
 def write_index(out: Path, index: dict[str, Any]) -> None:
     """Write `dataset.json` atomically (temp file, fsync, rename)."""
-    store.write_text(out / INDEX_FILE, json.dumps(index, indent=1) + "\n")
+    atomic.write_text(out / INDEX_FILE, json.dumps(index, indent=1) + "\n")
 
 
 def read_index(root: Path) -> dict[str, Any] | None:

@@ -4,14 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from benchbridge.execute import distributed
 from benchbridge.plan import Run
 from benchbridge.results.record import RunRecord
 
-if TYPE_CHECKING:
-    from benchbridge.api._protocols import RunLogger
+
+class RunLogger(Protocol):
+    """One run's session with an experiment tracker, as a logger plugin's `start` returns it."""
+
+    def log_step(self, iteration: int, values: dict[str, float]) -> None:
+        """After each optimizer step: {"train_loss": ..., "lr": ...} (called only when a logger is configured)."""
+        ...
+
+    def log_evaluation(self, point: dict[str, Any]) -> None:
+        """After each evaluation: iteration, epoch, train_loss, lr, top1, top5, val_loss, val_images."""
+        ...
+
+    def log_record(self, record: RunRecord) -> None:
+        """Once, after metrics.json is written: the run's record."""
+        ...
+
+    def close(self) -> None:
+        """The run is over (or failed): flush and release."""
+        ...
+
+
+class LoggerPlugin(Protocol):
+    """What a logger (experiment tracker) registers through `register_loggers`."""
+
+    name: str
+    Options: type[BaseModel]
+
+    def start(self, run: Run, run_dir: Path, manifest: dict[str, Any], options: Any) -> RunLogger:
+        """Open a session for `run` (main process only); `manifest` is the resolved manifest, as saved."""
+        ...
 
 
 class Events(Protocol):
@@ -35,7 +66,7 @@ class NoEvents:
 class RunContext:
     """One run's link between its executor and its trainer: progress, loggers, rank, and `checkpoint_now()`."""
 
-    def __init__(self, run: Run, events: Events | None = None, loggers: list["RunLogger"] | None = None) -> None:
+    def __init__(self, run: Run, events: Events | None = None, loggers: list[RunLogger] | None = None) -> None:
         self.run = run
         self.events = events
         self.loggers: list[RunLogger] = list(loggers or [])

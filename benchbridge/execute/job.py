@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import yaml
+from pydantic import BaseModel
 
 from benchbridge.results import store
 from benchbridge.data.source import DatasetSource
@@ -17,7 +18,7 @@ from benchbridge.execute.context import Events, NoEvents, RunContext
 from benchbridge.execute.pair_setup import open_dataset, task_setup
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
-from benchbridge.models.construct import initial_network
+from benchbridge.execute.construct import initial_network
 from benchbridge.plan import Run, plan_to_json
 from benchbridge.results.record import RunRecord
 from benchbridge.results import record_of, set_aside_damaged
@@ -186,6 +187,21 @@ def _save_init(run: Run, setup: RunSetup) -> None:
     if not path.is_file():
         store.write_weights(path, initial_network(run, setup.manifest).state_dict())
 
+
+
+class ExecutorPlugin(Protocol):
+    """What an executor registers through `register_executors`."""
+
+    name: str
+    Options: type[BaseModel]
+
+    def execute(self, job: Job, options: Any) -> None:
+        """Train `job.pending()` in dependency order: `job.run_one(run, job.context(run))` where each run goes."""
+        ...
+
+    def supports_torchrun(self, options: Any) -> bool:
+        """Optional (default False): True if each run may train on several processes launched by torchrun."""
+        ...
 
 def prepare_output(m: ResolvedManifest, output_dir: Path | None = None) -> Path:
     """The output directory, created and checked writable."""

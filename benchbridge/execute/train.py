@@ -34,7 +34,7 @@ from benchbridge.execute.outcome import Outcome, to_record
 from benchbridge.execute.watch import HealthWatch
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.models.network import Network
-from benchbridge.models.construct import seed_of, transfer_network
+from benchbridge.execute.construct import seed_of, transfer_network
 from benchbridge.plan import Run
 from benchbridge.results.record import RunRecord, write_record
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from benchbridge import registry
 from benchbridge.report import analysis, convergence, figures, findings, many_targets, tables
@@ -122,3 +124,14 @@ def _out_dir(dirs: list[str | Path], out: str | Path | None, compare: bool, seve
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+class ReporterPlugin(Protocol):
+    """What a reporter registers through `register_reporters`."""
+
+    name: str
+    Options: type[BaseModel]
+
+    def report(self, report: Report, out: Path, options: Any) -> Path:
+        """Write one file (or folder) for the report into `out` and return its path."""
+        ...

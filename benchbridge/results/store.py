@@ -1,19 +1,18 @@
-"""Where results live on disk, and atomic writes: a crash or a kill never leaves a half-written file."""
+"""Where results live on disk (paths, the output lock, reading JSON back); writes go through `benchbridge.atomic`."""
 
 from __future__ import annotations
 
 import errno
 import fcntl
 import json
-import math
 import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
+from benchbridge.atomic import (  # noqa: F401 - re-exported: results/ writes through the ground-floor module
+    NONFINITE_SUFFIX, atomic_write, dumps, replace_atomically, strict, write_json, write_text, write_weights)
 from benchbridge.errors import UserError
 
 MANIFEST_FILE = "manifest.yaml"
@@ -26,16 +25,6 @@ INIT_FILE = "init.pt"  # a run's random initialisation, kept for the runs that `
 LOCK_FILE = ".lock"
 LOCK_MODE = 0o644
 BLOCKED_FILE = "blocked.json"  # a run not trained because a run it copies from is unhealthy
-NONFINITE_SUFFIX = "_nonfinite"
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import: os.umask can only be read by setting it
 
 
 def run_dir(output_dir: Path, run_id: str) -> Path:
@@ -45,65 +34,6 @@ def run_dir(output_dir: Path, run_id: str) -> Path:
 def is_finished(output_dir: Path, run_id: str) -> bool:
     """A run is finished when its metrics exist: they are written last, atomically."""
     return (run_dir(output_dir, run_id) / METRICS_FILE).is_file()
-
-
-def replace_atomically(tmp: Path, final: Path) -> None:
-    """Flush `tmp` to disk, give it the umask's permissions and rename it over `final` (the one commit step)."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are meant to be shared
-    os.replace(tmp, final)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through `write(tmp_path)` then rename over `path`, so readers see the old or the new file only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        replace_atomically(Path(tmp), path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_weights(path: Path, state: dict[str, Any]) -> None:
-    """Write a network's state dict (weights.pt, init.pt) atomically, every tensor detached and on the CPU."""
-    import torch  # here, not at import: reading results needs no torch
-
-    cpu = {key: value.detach().cpu() for key, value in state.items()}
-    atomic_write(path, lambda p: torch.save(cpu, p))
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write `text` atomically."""
-    atomic_write(path, lambda p: p.write_text(text))
-
-
-def strict(data: Any) -> Any:
-    """`data` as strict JSON values: a non-finite float becomes null; in a mapping, `KEY_nonfinite` says which."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        out: dict[Any, Any] = {key: strict(value) for key, value in data.items()}
-        for key, value in data.items():  # after the values, so that a declared `KEY_nonfinite: None` is replaced
-            if isinstance(value, float) and not math.isfinite(value):
-                out[f"{key}{NONFINITE_SUFFIX}"] = repr(value)  # 'nan', 'inf' or '-inf'
-        return out
-    if isinstance(data, (list, tuple)):
-        return [strict(v) for v in data]
-    return data
-
-
-def dumps(data: Any, indent: int | None = 2) -> str:
-    """Strict JSON (no NaN/Infinity tokens, which most JSON readers reject): see `strict`."""
-    return json.dumps(strict(data), indent=indent, sort_keys=False, allow_nan=False)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write `data` as indented JSON, atomically."""
-    write_text(path, dumps(data) + "\n")
 
 
 def parse_json_bytes(data: bytes, what: str) -> Any:

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from benchbridge import pairs
 from benchbridge.errors import UserError, within
 from benchbridge.manifest import BASE_CONDITIONS, Condition, Data, Evaluation, ResolvedManifest, Schedule, Training
-from benchbridge.transfer.halves import Split
 
 
 @dataclass(frozen=True)
@@ -109,33 +108,87 @@ def id_keys() -> list[str]:
     return keys + list(PER_RUN_ID_KEYS)
 
 
+# --- one planner: tasks, the (source, target) pairs between them, conditions by role ----------------------------
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a network trains on: a dataset's classes, with the recipe its networks share (`common`, hashed)."""
+
+    name: str  # a source's or target's name; "A" or "B" for a split's halves
+    classes: tuple[int, ...]
+    common: dict[str, Any]  # the dataset, data, model, training and evaluation sections every id hashes
+    data_from: str | None = None  # the source or target whose dataset it reads (None: the manifest's dataset)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A source task transferred to a target task, with the conditions planned on it.
+
+    A split yields one pair (its half A -> its half B); a sources/targets manifest yields every source -> every
+    target. `source` is None for a checkpoint source, which enters ids as `checkpoint` (its content hash)."""
+
+    label: str  # the split's label, or "source->target"
+    kind: str  # random, dissimilar or other: what the split plugin declared ("other" for sources and targets)
+    source: Task | None
+    target: Task
+    conditions: list[tuple[Condition, Any]]
+    bases: frozenset[str]  # the roles whose base network is trained: "B" always, "A" where listed or copied from
+    checkpoint: str | None = None  # a checkpoint source's id
+
+
 def make_plan(m: ResolvedManifest) -> list[Run]:
-    """Base networks first, then the transfer runs that copy from them; duplicates merged by id."""
-    if m.raw.targets is not None:
-        return make_pair_plan(m)
-    classes = _describe(m)
-    common = _common(m)
-    n_cuts = _num_cut_points(m)
-    layers = _layers(m, n_cuts)
+    """Per seed and pair: the base networks it needs, then every pair's transfer runs at every cut point; a network
+    that several pairs share (same definition, same id) is one run with several labels."""
+    layers = _layers(m, _num_cut_points(m))
     runs: dict[str, Run] = {}
     transfers: list[Run] = []
+    for seed, pair in grid(m):
+        ids = {role: _add_base(runs, pair, role, seed) for role in ("A", "B")}
+        transfers += [_transfer(pair, seed, n, cond, opts.model_dump(mode="json"), ids)
+                      for n in layers for cond, opts in pair.conditions]
+    for run in transfers:
+        _add(runs, run)
+    return list(runs.values())
+
+
+def grid(m: ResolvedManifest) -> list[tuple[int, Pair]]:
+    """Every (seed, pair) of the manifest, seeds outer. The one place that knows the two ways a manifest states
+    its tasks: splits of one dataset, or sources and targets."""
+    pairs_ = _split_pairs(m) if m.raw.splits is not None else _source_target_pairs(m)
+    return [(seed, pair) for seed in m.raw.seeds for pair in pairs_]
+
+
+def _split_pairs(m: ResolvedManifest) -> list[Pair]:
+    """A split yields two tasks, its halves of the manifest's dataset, and the pair A -> B."""
+    classes = _describe(m)
+    common = _common(m)
+    out = []
     for i, (entry, opts) in enumerate(m.splits):
         try:
             split = entry.obj.split(opts, classes)
         except UserError as exc:
             raise within(exc, f"splits.{i}", m.file) from None
         conditions = m.conditions[i] if m.conditions[i] is not None else m.default_conditions
-        for seed in m.raw.seeds:
-            bases = {half: _base(common, split, half, seed) for half in ("A", "B")}
-            needed = {"B"} | m.listed_bases[i] | {c.source for c, _ in conditions if c.source}
-            for half in sorted(needed):
-                _add(runs, bases[half])
-            for n in layers:
-                for cond, copts in conditions:
-                    transfers.append(_transfer(common, split, seed, n, cond, copts.model_dump(mode="json"), bases))
-    for run in transfers:
-        _add(runs, run)
-    return list(runs.values())
+        tasks = {half: Task(half, tuple(getattr(split, half)), common) for half in ("A", "B")}
+        out.append(Pair(split.label, split.kind, tasks["A"], tasks["B"], conditions,
+                        _bases(m.listed_bases[i], conditions)))
+    return out
+
+
+def _source_target_pairs(m: ResolvedManifest) -> list[Pair]:
+    """Sources and targets are tasks (a checkpoint source is not trained); every source goes to every target."""
+    found = pairs.tasks(m)
+    tasks = {name: Task(name, t.classes, _common(pairs.task_view(m, name)), name) for name, t in found.items()}
+    ckpt_ids = {name: checkpoint_id(m, c) for name, c in pairs.checkpoints(m).items()}
+    listed = {r[-1] for r in m.raw.conditions if isinstance(r, str) and r in BASE_CONDITIONS}
+    bases = _bases(listed, m.default_conditions)
+    return [Pair(p.label, "other", tasks.get(p.source), tasks[p.target], m.default_conditions,
+                 bases, ckpt_ids.get(p.source)) for p in pairs.pairs_of(m.raw.model_dump())]
+
+
+def _bases(listed: set[str], conditions: list[tuple[Condition, Any]]) -> frozenset[str]:
+    return frozenset({"B"} | listed | {c.source for c, _ in conditions if c.source})
 
 
 def _describe(m: ResolvedManifest) -> list[Any]:
@@ -160,26 +213,6 @@ def _layers(m: ResolvedManifest, n_cuts: int) -> list[int]:
     return sorted(set(layers))
 
 
-def _classes(split: Split) -> dict[str, list[int]]:
-    return {"A": list(split.A), "B": list(split.B)}
-
-
-def _base(common: dict[str, Any], split: Split, half: str, seed: int) -> Run:
-    trained_on = _classes(split)[half]
-    rid = run_id({**common, "classes": trained_on, "seed": seed, "strategy": "scratch"})
-    return Run(rid, f"base{half}", 0, split.label, seed, "scratch", {}, half, _classes(split), None, [],
-               split_kind=split.kind)
-
-
-def _transfer(common: dict[str, Any], split: Split, seed: int, n: int, cond: Condition,
-              options: dict[str, Any], bases: dict[str, Run]) -> Run:
-    source = bases[cond.source].id if cond.source else None
-    rid = run_id({**common, "classes": list(split.B), "seed": seed, "strategy": cond.strategy,
-                  "strategy_options": options, "n": n, "source": source})
-    return Run(rid, cond.name, n, split.label, seed, cond.strategy, options, "B", _classes(split), source,
-               [source] if source else [], split_kind=split.kind)
-
-
 def _add(runs: dict[str, Run], run: Run) -> None:
     if run.id in runs:
         runs[run.id].also.append({"split": run.split, "condition": run.condition, "split_kind": run.split_kind})
@@ -191,74 +224,36 @@ def plan_to_json(plan: list[Run]) -> list[dict[str, Any]]:
     return [r.to_dict() for r in plan]
 
 
-# --- sources and targets: every source to every target --------------------------------------------------------
+def _pair_classes(pair: Pair) -> dict[str, list[int]]:
+    """{"A": the source's classes ([] for a checkpoint), "B": the target's}: what a run records."""
+    return {"A": list(pair.source.classes) if pair.source else [], "B": list(pair.target.classes)}
 
 
-@dataclass(frozen=True)
-class PairRuns:
-    """What every run of one (source, target) pair and seed shares."""
+def _add_base(runs: dict[str, Run], pair: Pair, role: str, seed: int) -> str:
+    """The id of the pair's base network in `role` (A: the source's, B: the target's own), planned if trained."""
+    task = pair.source if role == "A" else pair.target
+    if task is None:  # a checkpoint source: no run, its id is its content's
+        assert pair.checkpoint is not None
+        return pair.checkpoint
+    classes = _pair_classes(pair)
+    rid = run_id({**task.common, "classes": list(task.classes), "seed": seed, "strategy": "scratch"})
+    if role in pair.bases:
+        _add(runs, Run(rid, f"base{role}", 0, pair.label, seed, "scratch", {}, role, classes, None, [],
+                       split_kind=pair.kind, data_from=task.data_from))
+    return rid
 
-    label: str
-    seed: int
-    classes: dict[str, list[int]]  # {"A": the source's classes ([] for a checkpoint), "B": the target's}
-    source_ids: dict[str, str]  # "A": the source's run id (or checkpoint id), "B": the target's base network
-    from_checkpoint: bool
-    target: str
-    common: dict[str, Any]  # the target's _common
 
-
-def make_pair_plan(m: ResolvedManifest) -> list[Run]:
-    """Per seed: each trained source once, each target's base network once, then every (source, target) pair's
-    transfer runs; a network that several pairs share is one run with several labels."""
-    tasks = pairs.tasks(m)
-    ckpts = pairs.checkpoints(m)
-    layers = _layers(m, _num_cut_points(m))
-    conditions = m.default_conditions
-    listed = {r[-1] for r in m.raw.conditions if isinstance(r, str) and r in BASE_CONDITIONS}
-    wants_source = "A" in listed or any(c.source == "A" for c, _ in conditions)
-    common = {name: _common(pairs.task_view(m, name)) for name in tasks}
-    ckpt_ids = {name: checkpoint_id(m, c) for name, c in ckpts.items()}
-    runs: dict[str, Run] = {}
-    transfers: list[Run] = []
-    for seed in m.raw.seeds:
-        for pair in pairs.pairs_of(m.raw.model_dump()):
-            target, source = tasks[pair.target], tasks.get(pair.source)  # source None: a checkpoint
-            classes = {"A": list(source.classes) if source else [], "B": list(target.classes)}
-            base_b = _pair_base(common[target.name], pair.label, seed, "B", classes, target.name)
-            source_id = ckpt_ids.get(pair.source, "")
-            if source is not None:
-                base_a = _pair_base(common[source.name], pair.label, seed, "A", classes, source.name)
-                source_id = base_a.id
-                if wants_source:
-                    _add(runs, base_a)
-            _add(runs, base_b)
-            spec = PairRuns(pair.label, seed, classes, {"A": source_id, "B": base_b.id}, source is None,
-                            target.name, common[target.name])
-            transfers += [_pair_transfer(spec, n, cond, copts.model_dump(mode="json"))
-                          for n in layers for cond, copts in conditions]
-    for run in transfers:
-        _add(runs, run)
-    return list(runs.values())
+def _transfer(pair: Pair, seed: int, n: int, cond: Condition, options: dict[str, Any], ids: dict[str, str]) -> Run:
+    """A run on the target whose first n blocks come from the source (A), the target's base (B) or nowhere."""
+    source = ids[cond.source] if cond.source else None
+    rid = run_id({**pair.target.common, "classes": list(pair.target.classes), "seed": seed,
+                  "strategy": cond.strategy, "strategy_options": options, "n": n, "source": source})
+    planned = source is not None and not (cond.source == "A" and pair.source is None)  # a checkpoint is no run
+    return Run(rid, cond.name, n, pair.label, seed, cond.strategy, options, "B", _pair_classes(pair), source,
+               [source] if planned and source else [], split_kind=pair.kind, data_from=pair.target.data_from)
 
 
 def checkpoint_id(m: ResolvedManifest, ckpt: pairs.Checkpoint) -> str:
     """A checkpoint source's id: its content (and its initialisation's), never its path, and the model it fits."""
     return run_id({"checkpoint": ckpt.sha256, "format": ckpt.format, "init": ckpt.init_sha256 or "fresh_draw",
                    "model": _common(m)["model"]})
-
-
-def _pair_base(common: dict[str, Any], label: str, seed: int, half: str, classes: dict[str, list[int]],
-               task: str) -> Run:
-    """A trained source (half A) or a target's own base network (half B): defined like the paper's bases."""
-    rid = run_id({**common, "classes": classes[half], "seed": seed, "strategy": "scratch"})
-    return Run(rid, f"base{half}", 0, label, seed, "scratch", {}, half, classes, None, [], data_from=task)
-
-
-def _pair_transfer(p: PairRuns, n: int, cond: Condition, options: dict[str, Any]) -> Run:
-    """A run on the target whose first n blocks come from the source (A), the target's base (B) or nowhere."""
-    source = p.source_ids[cond.source] if cond.source else None
-    rid = run_id({**p.common, "classes": p.classes["B"], "seed": p.seed, "strategy": cond.strategy,
-                  "strategy_options": options, "n": n, "source": source})
-    planned = source is not None and not (cond.source == "A" and p.from_checkpoint)  # a checkpoint is no run
-    return Run(rid, cond.name, n, p.label, p.seed, cond.strategy, options, "B", p.classes, source,
-               [source] if planned and source else [], data_from=p.target)

@@ -10,17 +10,55 @@ from benchbridge.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# sha256 of the comma-joined sorted run ids. yosinski2014: computed on the code before sources and targets existed
-# (99d7914), unchanged since. quickstart: sources and targets left its ids as they were (f8e89979...); they moved once
-# since, when evaluation.batch_size (250 in the quickstart) left the ids (plan.NOT_IN_ID, issue 21).
+# sha256 of the comma-joined sorted run ids of every shipped manifest. yosinski2014: computed on the code before
+# sources and targets existed (99d7914), unchanged since. quickstart: sources and targets left its ids as they were
+# (f8e89979...); they moved once since, when evaluation.batch_size (250 in the quickstart) left the ids (plan.NOT_IN_ID,
+# issue 21). The others were computed at 805c932 (two planners), before the planners became one, and are unchanged.
+# The CIFAR-10 manifests plan against a stand-in index of CIFAR-10's ten classes (`cifar10_index`): planning reads the
+# index, never an image.
 PINNED = {
-    "yosinski2014": (143, "3ffce585eb6c4d5d2a56e531a8993836683d33fbcc5a08a92633469ed8948147"),
+    "chen2022-small": (217, "b01e10504c466bc0d33281bda006afdf4cdc8a026ac13370667e14765c417cf4"),
+    "cifar10-analytics": (60, "714a4dd3251b9c2cfdd6d2b1fca31dc01022a90e98547fce4495f795f2795657"),
+    "cifar10-converged": (40, "ca0622317b2bf23cca978e63a727019718412e6191dc33ad11a7c7557ecdaa0a"),
+    "cifar10-smallnet": (2, "1e97ed885c1dfca2c7b41ac8b06f8ea250c6bf24c9c9f8da09c9234b38c7939b"),
+    "cifar10": (24, "0ad77802a5755fc56eccec6a02cdd24e08533449ba957bd84c33bc86a40ec731"),
     "quickstart": (46, "32acb5eb9fce446778884cf27743040bed494ea15471f9747e86aef05ba0e0fa"),
+    "timm-resnet18-synthetic": (8, "b6e8d43570a7896c6ffa1abdee6fdf96659590bc5fb09a0d7280ba0113c7fc6e"),
+    "timm-resnet50-imagenet": (49, "2b3b1443c3ae4a61ab06af7bf2cc9ee5e3b60757568f749bd79df7b4899f3907"),
+    "yosinski2014": (143, "3ffce585eb6c4d5d2a56e531a8993836683d33fbcc5a08a92633469ed8948147"),
 }
 
 
+def cifar10_index(folder: Path) -> None:
+    """A stand-in prepared CIFAR-10 at `folder`: its index (the ten classes and their domains, 5,000 training and
+    1,000 validation images each) and empty shard files; planning reads nothing more."""
+    import json
+
+    import yaml
+
+    attributes = yaml.safe_load((ROOT / "manifests" / "cifar10-attributes.yaml").read_text())
+    folder.mkdir(parents=True)
+    splits = {}
+    for subset, per_class in (("train", 5000), ("val", 1000)):
+        (folder / f"{subset}-000000.tar").write_bytes(b"")
+        splits[subset] = {"shards": [f"{subset}-000000.tar"], "num_samples": 10 * per_class,
+                          "shard_counts": [10 * per_class], "class_counts": [per_class] * 10,
+                          "shard_class_counts": [[per_class] * 10]}
+    classes = [{"index": i, "name": name, "attributes": attrs} for i, (name, attrs) in enumerate(attributes.items())]
+    (folder / "dataset.json").write_text(json.dumps({"format": "benchbridge-wds/1", "name": folder.name,
+                                                     "classes": classes, "splits": splits, "prepare": {}}))
+
+
+def test_every_shipped_manifest_is_pinned():
+    shipped = {p.stem for p in (ROOT / "manifests").glob("*.yaml")} - {"cifar10-attributes"}  # not a manifest
+    assert shipped == set(PINNED)
+
+
 @pytest.mark.parametrize("name", sorted(PINNED))
-def test_existing_manifests_keep_their_run_ids(name):
+def test_existing_manifests_keep_their_run_ids(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the manifests' dataset paths are relative to the working directory
+    for folder in ("cifar10", "cifar10-grey", "cifar10-16px"):
+        cifar10_index(tmp_path / "data" / folder)
     ids = sorted(r.id for r in make_plan(load_manifest(ROOT / "manifests" / f"{name}.yaml")))
     assert (len(ids), hashlib.sha256(",".join(ids).encode()).hexdigest()) == PINNED[name]
 

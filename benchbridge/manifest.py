@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -209,6 +210,19 @@ def resolve(data: dict[str, Any], file: str | None = None) -> "ResolvedManifest"
     return ResolvedManifest(manifest, file)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """What one task's networks train with, merged once when the manifest is resolved: its dataset (validated
+    options), data (its images_per_class), training (its own keys over the manifest's) and evaluation."""
+
+    dataset_name: str
+    dataset: tuple[registry.Entry, BaseModel]
+    data: Data
+    training: Training
+    evaluation: Evaluation
+    key: str  # where the manifest states the task's dataset, for error messages ("dataset", "targets.2.dataset")
+
+
 class ResolvedManifest:
     """A validated manifest whose plugin options are validated too, with every default filled in."""
 
@@ -231,6 +245,7 @@ class ResolvedManifest:
                               if isinstance(r, str) and r in BASE_CONDITIONS} for s in manifest.splits or []]
         self.task_datasets = self._task_datasets()  # source/target name -> its dataset (sources and targets)
         self.task_training = self._task_training()  # source/target name -> its training recipe
+        self.recipes = self._recipes()  # None: the manifest's own (splits); a source's or target's name: its own
         if manifest.training.schedule.name == "plateau" and manifest.evaluation.holdout is None:
             raise UserError("the plateau schedule decides on held-out training images, and evaluation.holdout "
                             "is not set.", file=file, key="evaluation.holdout",
@@ -302,6 +317,24 @@ class ResolvedManifest:
                 raise UserError("the plateau schedule needs evaluation.holdout, which is not set.", file=self.file,
                                 key=f"{key}.training.schedule", hint="Set evaluation.holdout (e.g. 0.1).")
         return out
+
+    def _recipes(self) -> dict[str | None, Recipe]:
+        out: dict[str | None, Recipe] = {}
+        if self.raw.dataset is not None and self.dataset is not None:
+            out[None] = Recipe(self.raw.dataset.name, self.dataset, self.raw.data, self.raw.training,
+                               self.raw.evaluation, "dataset")
+        for key, spec in self._tasks():
+            given = spec.dataset if spec.dataset is not None else self.raw.dataset
+            assert given is not None  # _task_datasets refused a task without one
+            per_class = spec.images_per_class or self.raw.data.images_per_class
+            data = self.raw.data.model_copy(update={"images_per_class": per_class})
+            out[spec.name] = Recipe(given.name, self.task_datasets[spec.name], data, self.task_training[spec.name],
+                                    self.raw.evaluation, f"{key}.dataset")
+        return out
+
+    def recipe(self, task: str | None) -> Recipe:
+        """The recipe of a run's task (`Run.data_from`: None for a split's halves, else a source's or target's)."""
+        return self.recipes[task]
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest with every default and every plugin option filled in (saved with the results)."""

@@ -1,5 +1,5 @@
 """Sources and targets resolved for planning: each task's classes, each checkpoint file checked and hashed, the
-(source, target) pairs, and the manifest as one run sees it (its source's or its target's dataset).
+(source, target) pairs. What each task's runs train with is its recipe (`ResolvedManifest.recipe`).
 
 Run ids: a trained source and a target's own networks are defined like the paper's base networks (dataset,
 classes, data, model, training, seed), so one network serves every pair it belongs to; a checkpoint source enters
@@ -8,14 +8,13 @@ the ids of the runs that copy from it by its content hash (`checkpoint_id`), nev
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from benchbridge.errors import UserError, within
-from benchbridge.manifest import Component, ResolvedManifest
+from benchbridge.manifest import ResolvedManifest
 from benchbridge.sources import SourceSpec, TargetSpec
 
 CHUNK = 1 << 20
@@ -76,21 +75,6 @@ def spec_of(m: ResolvedManifest, name: str) -> tuple[str, SourceSpec | TargetSpe
             if spec.name == name:
                 return f"{kind}.{i}", spec
     raise KeyError(name)
-
-
-def task_view(m: ResolvedManifest, name: str) -> ResolvedManifest:
-    """The manifest as a run of this source or target sees it: its dataset and its images_per_class."""
-    _, spec = spec_of(m, name)
-    entry_opts = m.task_datasets[name]
-    given = spec.dataset if spec.dataset is not None else m.raw.dataset
-    assert given is not None  # the manifest checked that every task has a dataset
-    view = copy.copy(m)
-    view.dataset = entry_opts
-    per_class = getattr(spec, "images_per_class", None) or m.raw.data.images_per_class
-    view.raw = m.raw.model_copy(update={
-        "dataset": Component(name=given.name, options=dict(given.options)), "training": m.task_training[name],
-        "data": m.raw.data.model_copy(update={"images_per_class": per_class})})
-    return view
 
 
 def tasks(m: ResolvedManifest) -> dict[str, Task]:

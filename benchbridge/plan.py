@@ -75,17 +75,23 @@ def _default(section: str, key: str) -> Any:
     return model.model_fields[key].get_default(call_default_factory=True)
 
 
-def _common(m: ResolvedManifest) -> dict[str, Any]:
-    """What every network of the manifest shares: data, architecture, training recipe."""
-    d = m.to_dict()
+def _common(m: ResolvedManifest, task: str | None = None) -> dict[str, Any]:
+    """What every network of a task shares: its dataset, data and training recipe, the model, the evaluation."""
+    recipe = m.recipe(task)
+    d = {"training": recipe.training.model_dump(mode="json"), "evaluation": recipe.evaluation.model_dump(mode="json")}
     for section, keys in NOT_IN_ID.items():
         d[section].update({k: _default(section, k) for k in keys})
     training = {k: v for k, v in d["training"].items()
                 if not (k in LATER_DEFAULTS and v == _default("training", k))}
     training["schedule"] = _set_only(training["schedule"])
-    model = {**d["model"], "options": _set_only(d["model"]["options"])}
-    return {"dataset": d["dataset"], "data": d["data"], "model": model, "training": training,
-            "evaluation": _set_only(d["evaluation"])}
+    dataset = {"name": recipe.dataset_name, "options": recipe.dataset[1].model_dump(mode="json")}
+    return {"dataset": dataset, "data": recipe.data.model_dump(mode="json"), "model": _model_section(m),
+            "training": training, "evaluation": _set_only(d["evaluation"])}
+
+
+def _model_section(m: ResolvedManifest) -> dict[str, Any]:
+    """The model as ids hash it: its name and its validated options (those added later only while set)."""
+    return {**m.raw.model.model_dump(mode="json"), "options": _set_only(m.model[1].model_dump(mode="json"))}
 
 
 def _set_only(section: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +185,7 @@ def _split_pairs(m: ResolvedManifest) -> list[Pair]:
 def _source_target_pairs(m: ResolvedManifest) -> list[Pair]:
     """Sources and targets are tasks (a checkpoint source is not trained); every source goes to every target."""
     found = pairs.tasks(m)
-    tasks = {name: Task(name, t.classes, _common(pairs.task_view(m, name)), name) for name, t in found.items()}
+    tasks = {name: Task(name, t.classes, _common(m, name), name) for name, t in found.items()}
     ckpt_ids = {name: checkpoint_id(m, c) for name, c in pairs.checkpoints(m).items()}
     listed = {r[-1] for r in m.raw.conditions if isinstance(r, str) and r in BASE_CONDITIONS}
     bases = _bases(listed, m.default_conditions)
@@ -256,4 +262,4 @@ def _transfer(pair: Pair, seed: int, n: int, cond: Condition, options: dict[str,
 def checkpoint_id(m: ResolvedManifest, ckpt: pairs.Checkpoint) -> str:
     """A checkpoint source's id: its content (and its initialisation's), never its path, and the model it fits."""
     return run_id({"checkpoint": ckpt.sha256, "format": ckpt.format, "init": ckpt.init_sha256 or "fresh_draw",
-                   "model": _common(m)["model"]})
+                   "model": _model_section(m)})

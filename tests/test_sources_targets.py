@@ -320,10 +320,10 @@ def test_a_source_with_its_own_training_recipe(tmp_path):
     assert longer[("baseA", "src", 0)]["id"] != plain[("baseA", "src", 0)]["id"]
     assert longer[("baseB", "near", 0)]["id"] == plain[("baseB", "near", 0)]["id"]
     assert longer[("AnB", "near", 2)]["id"] != plain[("AnB", "near", 2)]["id"]
-    from benchbridge.pairs import task_view
-
-    view = task_view(load_manifest(write(tmp_path, data)), "src")
-    assert (view.raw.training.epochs, view.raw.training.lr, view.raw.training.batch_size) == (3, 0.02, 6)
+    m = load_manifest(write(tmp_path, data))
+    recipe = m.recipe("src")  # merged once, when the manifest was resolved; the manifest itself is not rewritten
+    assert (recipe.training.epochs, recipe.training.lr, recipe.training.batch_size) == (3, 0.02, 6)
+    assert (m.raw.training.epochs, m.recipe("near").training.epochs) == (1, 1)
     data["sources"][0]["training"] = {"lr": -1}
     refused(invoke("validate", write(tmp_path, data)), "sources.0.training.lr")
 

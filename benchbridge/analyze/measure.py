@@ -67,7 +67,7 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: in
 
 def _analyze(run_dir: Path, job: Job, results: list[Result], per_class: int | None, say: Say,
              proxy: str | Path | None) -> dict[str, Any]:
-    setup = RunSetup(job.manifest, job.dataset(), run_dir, torch.device("cpu"))
+    setup = RunSetup(job.manifest, job.dataset(), run_dir, torch.device("cpu"))  # split grids: the manifest's
     entry, opts = job.manifest.model
     cut_points = list(entry.obj.cut_points(job.manifest.raw.model.name, opts))
     analyses = list(registry.entries("analysis").values())

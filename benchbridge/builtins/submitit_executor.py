@@ -64,7 +64,7 @@ class SubmititExecutor:
             raise UserError("the submitit executor needs the submitit package.", key="execution.executor.name",
                             hint="pip install 'benchbridge[slurm]' (or pip install submitit).")
         job = dataclasses.replace(job, output_dir=job.output_dir.resolve())
-        job.dataset()  # prepared once here, not by several jobs at the same time
+        job.open_datasets()  # prepared once here, not by several jobs at the same time
         executor = self._executor(job, options)
         failed: set[str] = set()
         while True:

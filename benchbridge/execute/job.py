@@ -15,7 +15,7 @@ from benchbridge.data.source import DatasetSource
 from benchbridge.errors import UserError, within
 from benchbridge.execute import distributed
 from benchbridge.execute.context import Events, NoEvents, RunContext
-from benchbridge.execute.pair_setup import open_dataset, task_setup
+from benchbridge.execute.pair_setup import open_dataset
 from benchbridge.execute.train import RunSetup, train_run
 from benchbridge.manifest import ResolvedManifest, resolve
 from benchbridge.execute.construct import initial_network
@@ -119,9 +119,16 @@ class Job:
             wanted = "cuda" if torch.cuda.is_available() else "cpu"
         return distributed.local_device(torch.device(wanted))
 
-    def dataset(self) -> DatasetSource:
-        """The manifest's dataset, opened (a user error names dataset.options)."""
-        return open_dataset(self.manifest, "dataset.options")
+    def dataset(self, task: str | None = None) -> DatasetSource:
+        """The dataset of a task's runs (`Run.data_from`; None: the manifest's own), opened (a user error names its
+        key). Generated data is made the first time."""
+        return open_dataset(self.manifest, task)
+
+    def open_datasets(self) -> None:
+        """Open (and so prepare, where a plugin generates its data) every dataset the pending runs read, once, in
+        this process: executors call it before they start workers that would otherwise race to prepare them."""
+        for task in dict.fromkeys(r.data_from for r in self.plan):
+            self.dataset(task)
 
     def run_one(self, run: Run, context: RunContext | None = None) -> RunRecord | None:
         """Train one run in this process (its sources must be finished) and write its results; None when it is
@@ -141,8 +148,7 @@ class Job:
         threads = m.raw.execution.threads
         if threads:
             torch.set_num_threads(threads)
-        setup = RunSetup(m, self.dataset(), self.output_dir, self.device()) if run.data_from is None else \
-            task_setup(m, run, self.output_dir, self.device())  # sources and targets: its own dataset
+        setup = RunSetup(m, self.dataset(run.data_from), self.output_dir, self.device(), run.data_from)
         finetuned = run.id in {r.id for r in finetuned_runs(self.plan).values()}
         save = m.raw.execution.save_weights == "all" or self.is_source(run) or finetuned or run.n == 0
         if distributed.is_main():

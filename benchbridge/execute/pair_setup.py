@@ -15,7 +15,6 @@ from benchbridge.data.augment import resolve_preset
 from benchbridge.data.source import DatasetSource
 from benchbridge.data.shard_files import iter_tar_members
 from benchbridge.errors import UserError, within
-from benchbridge.execute.train import RunSetup
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run, checkpoint_id
 from benchbridge.results import record_by_id
@@ -41,29 +40,19 @@ class SourceRecord(BaseModel):
     init_sha256: str | None = None
 
 
-def open_dataset(view: ResolvedManifest, key: str) -> DatasetSource:
-    """The dataset a run of this source or target trains on."""
-    assert view.dataset is not None
-    entry, opts = view.dataset
+def open_dataset(m: ResolvedManifest, task: str | None) -> DatasetSource:
+    """The dataset a task's runs train on (`task`: a run's `data_from`), opened; a user error names its key."""
+    recipe = m.recipe(task)
+    entry, opts = recipe.dataset
     try:
         return entry.obj.open(opts)
     except UserError as exc:
-        raise within(exc, key, view.file) from None
-
-
-def task_setup(m: ResolvedManifest, run: Run, output_dir: Path, device: torch.device) -> RunSetup:
-    """The RunSetup of a run of a source or target: the manifest as it sees it, with its own dataset opened."""
-    assert run.data_from is not None
-    view = pairs.task_view(m, run.data_from)
-    key, _ = pairs.spec_of(m, run.data_from)
-    return RunSetup(view, open_dataset(view, f"{key}.dataset.options"), output_dir, device)
+        raise within(exc, f"{recipe.key}.options", m.file) from None
 
 
 def prepare_sources(m: ResolvedManifest, plan: list[Run], out: Path) -> None:
     """Before any run trains: refuse targets whose images the network cannot take, and write every checkpoint
     source the plan copies from into its run folder (weights.pt, init.pt, source.json)."""
-    if m.raw.targets is None:
-        return
     check_inputs(m)
     used = {r.source for r in plan if r.source}
     for ckpt in pairs.checkpoints(m).values():
@@ -82,8 +71,7 @@ def check_inputs(m: ResolvedManifest) -> None:
         return
     size = int(config["input_size"])
     for i, target in enumerate(m.raw.targets or []):
-        view = pairs.task_view(m, target.name)
-        side = first_image_side(open_dataset(view, f"targets.{i}.dataset.options"))
+        side = first_image_side(open_dataset(m, target.name))
         if side is not None and side > MAX_CROP_RATIO * size:
             raise UserError(
                 f"target '{target.name}' has {side}-pixel images, and model '{m.raw.model.name}' takes {size}-pixel "

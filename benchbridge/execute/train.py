@@ -47,6 +47,7 @@ class RunSetup:
     dataset: DatasetSource
     output_dir: Path
     device: torch.device
+    task: str | None = None  # the run's `data_from`: whose recipe (data, training, evaluation) it trains with
 
 
 def build_network(run: Run, setup: RunSetup) -> tuple[Network, list[dict[str, Any]]]:
@@ -66,7 +67,8 @@ class Trainer:
         self.run, self.setup = run, setup
         self.context = context or RunContext(run)
         m = setup.manifest
-        self.t, self.e, self.d = m.raw.training, m.raw.evaluation, m.raw.data
+        recipe = m.recipe(setup.task)  # the task's keys merged once, when the manifest was resolved
+        self.t, self.e, self.d = recipe.training, recipe.evaluation, recipe.data
         entry, opts = m.model
         self.data_config = entry.obj.data_config(m.raw.model.name, opts)
         self.cut_points: list[str] = list(entry.obj.cut_points(m.raw.model.name, opts))

@@ -42,7 +42,7 @@ class LocalExecutor:
             for run in pending:
                 job.run_one(run)
             return
-        job.dataset()  # prepared once here, not by several workers at the same time
+        job.open_datasets()  # prepared once here, not by several workers at the same time
         with cpu_pool(workers, job.manifest.raw.execution.threads or 1) as launch:
             _raise_failed(job, run_parallel(job, [f"cpu{i}" for i in range(workers)], launch))
 
@@ -54,7 +54,7 @@ class LocalExecutor:
                 raise UserError(f"{key} is 'all' but no GPU is visible.", key=key, file=job.manifest_file,
                                 hint="List device numbers, or leave devices out to run on the CPU.")
         check_gpu_indices(job.manifest, devices, key)
-        job.dataset()
+        job.open_datasets()
         _raise_failed(job, run_parallel(job, [str(d) for d in devices]))
 
 

@@ -62,6 +62,10 @@ ConditionRef = str | Condition
 class SplitSpec(Component):
     conditions: list[ConditionRef] | None = Field(
         None, description="Conditions for this split only (default: the manifest's conditions).")
+    directions: list[Literal["A->B", "B->A"]] = Field(
+        ["A->B"], min_length=1, description="Which way to transfer between the halves: A->B (the source half A to "
+        "the target half B), and B->A for the reverse too (the paper reports both, AnB and BnA). A reversed pair is "
+        "labelled '<split> reversed'; its base networks are the forward pair's, with their roles swapped.")
 
 
 PLATEAU_DEFAULTS = {"factor": 0.1, "patience": 3, "min_delta": 0.0, "drops": 2}

@@ -165,8 +165,13 @@ def grid(m: ResolvedManifest) -> list[tuple[int, Pair]]:
     return [(seed, pair) for seed in m.raw.seeds for pair in pairs_]
 
 
+REVERSED = "reversed"
+"""A split's B -> A pair is labelled "<split label> reversed"."""
+
+
 def _split_pairs(m: ResolvedManifest) -> list[Pair]:
-    """A split yields two tasks, its halves of the manifest's dataset, and the pair A -> B."""
+    """A split yields two tasks, its halves of the manifest's dataset, and the pair A -> B (and B -> A where the
+    manifest asks for both directions: the reverse's source is half B, its target half A)."""
     classes = _describe(m)
     common = _common(m)
     out = []
@@ -176,9 +181,11 @@ def _split_pairs(m: ResolvedManifest) -> list[Pair]:
         except UserError as exc:
             raise within(exc, f"splits.{i}", m.file) from None
         conditions = m.conditions[i] if m.conditions[i] is not None else m.default_conditions
-        tasks = {half: Task(half, tuple(getattr(split, half)), common) for half in ("A", "B")}
-        out.append(Pair(split.label, split.kind, tasks["A"], tasks["B"], conditions,
-                        _bases(m.listed_bases[i], conditions)))
+        a, b = (Task(half, tuple(getattr(split, half)), common) for half in ("A", "B"))
+        bases = _bases(m.listed_bases[i], conditions)
+        ways = {"A->B": Pair(split.label, split.kind, a, b, conditions, bases),
+                "B->A": Pair(f"{split.label} {REVERSED}", split.kind, b, a, conditions, bases)}
+        out += [ways[d] for d in dict.fromkeys(m.raw.splits[i].directions)]  # type: ignore[index]
     return out
 
 

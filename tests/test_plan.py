@@ -120,3 +120,34 @@ def test_small_network_defaults_are_part_of_its_run_id(paper_manifest):
         "options"].items()
     paper_manifest["model"]["options"] |= {"small_kernels": 5, "head_init": "kaiming"}
     assert not set(default_ids) & {r.id for r in make_plan(resolve(paper_manifest))}
+
+
+def test_a_split_planned_in_both_directions_reuses_its_base_networks_with_roles_swapped(paper_manifest):
+    """`directions: [A->B, B->A]`: the reverse pair's source is half B, its target half A (the paper's BnA)."""
+    paper_manifest["splits"] = [{"name": "random", "options": {"seed": 0}, "directions": ["A->B", "B->A"]}]
+    paper_manifest["conditions"] = ["baseA", "baseB", "AnB", "BnB+"]
+    forward_only = {**paper_manifest, "splits": [{"name": "random", "options": {"seed": 0}}]}
+    plan = make_plan(resolve(paper_manifest))
+    one_way = make_plan(resolve(forward_only))
+    label = one_way[0].split
+    forward = {(r.condition, r.n): r for r in plan if r.split == label}
+    reverse = {(r.condition, r.n): r for r in plan if r.split == f"{label} reversed"}
+    assert {k: r.id for k, r in forward.items()} == {(r.condition, r.n): r.id for r in one_way}  # A->B unchanged
+    # the base networks are shared: the reverse's baseA is the forward's baseB and the other way round
+    bases = [r for r in plan if r.n == 0]
+    assert len(bases) == 2
+    assert {"split": f"{label} reversed", "condition": "baseA", "split_kind": "random"} in forward["baseB", 0].also
+    assert {"split": f"{label} reversed", "condition": "baseB", "split_kind": "random"} in forward["baseA", 0].also
+    for n in range(1, 8):  # BnA: trained on half A's classes, its first n blocks from half B's base network
+        bna = reverse["AnB", n]
+        assert bna.train_classes == forward["baseA", 0].train_classes
+        assert bna.source == forward["baseB", 0].id
+        assert reverse["BnB+", n].source == forward["baseA", 0].id
+    assert len(plan) == 2 + 2 * 2 * 7
+
+
+def test_a_split_direction_other_than_the_two_is_refused(write_manifest, paper_manifest):
+    paper_manifest["splits"] = [{"name": "random", "options": {"seed": 0}, "directions": ["B->C"]}]
+    result = CliRunner().invoke(main, ["validate", str(write_manifest(paper_manifest))])
+    assert result.exit_code == 2
+    assert "splits.0.directions.0" in result.stderr

@@ -83,8 +83,13 @@ def test_analyze_measures_every_cut_point_of_every_split(analysed):
 
 def test_every_question_is_answered_with_its_test_and_too_few_groups_give_no_verdict(analysed):
     _, data = analysed
-    assert list(data["questions"]) == ["depth_order", "across_groups", "best_finetune_n", "top_layer_fall"]
-    for name, q in data["questions"].items():
+    assert list(data["questions"]) == ["depth_order", "across_groups", "best_finetune_n", "top_layer_fall",
+                                       "source_choice", "target_gain"]
+    questions = dict(data["questions"])
+    for name in ("source_choice", "target_gain"):  # a split grid: each split's own source and target
+        q = questions.pop(name)
+        assert q["applies"] is False and "this grid has at most 1" in q["needs"], name
+    for name, q in questions.items():
         assert q["test"] and q["baseline"] and q["target"], name
         for row in q["measurements"]:
             assert row["beats_baseline"] is None, (name, row["measurement"])  # two groups: never a verdict

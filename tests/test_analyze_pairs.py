@@ -1,6 +1,7 @@
-"""Chen et al.'s T-metric on a grid of sources and targets: `benchbridge analyze` computes T per block and its mean for
-every (source, target) whose fine-tuned network copied every block, with theta_r the source's own initialisation
-(trained, a checkpoint's init file, or a fresh draw), and the report shows it."""
+"""`benchbridge analyze` on a grid of sources and targets takes the same path as on the paper's splits: every analysis
+(probes, CKA, LogME, H-score, LEEP, NCE, T) per (source, target) and seed, the questions and --proxy. Chen et al.'s T
+per copied block and its mean, with theta_r the source's own initialisation (trained, a checkpoint's init file, or a
+fresh draw), and the report shows it."""
 
 import json
 from pathlib import Path
@@ -21,8 +22,8 @@ N_ALL = 7  # alexnet's cut points: AnB+ at n = 7 copied every block
 ORIGINS = {"src": "trained", "given": "file", "drawn": "fresh_draw"}
 
 
-def _template() -> dict[str, torch.Tensor]:
-    return create_model(MODEL["name"], 5, **MODEL["options"]).state_dict()
+def _template(classes: int = 5) -> dict[str, torch.Tensor]:
+    return create_model(MODEL["name"], classes, **MODEL["options"]).state_dict()
 
 
 def _hand_t(init: dict, source: dict, tuned: dict, block: int) -> float:
@@ -57,6 +58,7 @@ def hand_grid(tmp_path: Path, layers: list[int]) -> Path:
         folder = store.run_dir(out, run.id)
         folder.mkdir(parents=True, exist_ok=True)
         record = _record(run)
+        template = _template(len(run.train_classes))  # each network's head has its own task's classes
         if run.condition == "baseA":  # the trained source: its own init.pt, as the trainer keeps it
             torch.save(_set(template, 3.0, 7.0), folder / store.WEIGHTS_FILE)
             torch.save(_set(template, 1.0, 100.0), folder / store.INIT_FILE)
@@ -77,7 +79,15 @@ def analyze_json(out: Path) -> dict:
 def test_t_per_block_for_every_source_and_target_with_each_sources_own_init(tmp_path):
     out = hand_grid(tmp_path, layers=[2, N_ALL])
     data = analyze_json(out)
-    assert data["kind"] == "pairs" and "not available for sources/targets grids yet" in data["not_available"]
+    assert "kind" not in data and "not_available" not in data  # one path for every grid
+    pairs = {f"{s}->{t}" for s in ORIGINS for t in ("near", "far")}
+    assert {g["split"] for g in data["groups"]} == pairs and not data["skipped"]
+    for g in data["groups"]:  # every analysis measured every pair, a checkpoint source's too
+        assert {"probe_A", "probe_B", "cka_AB", "logme_A", "h_score_A", "leep_A", "nce_A",
+                "t_metric"} <= set(g["series"])
+        assert g["source"] in ORIGINS and g["target"] in ("near", "far")
+    assert {"depth_order", "across_groups", "best_finetune_n", "top_layer_fall", "source_choice",
+            "target_gain"} == set(data["questions"])
     rows = {r["pair"]: r for r in data["t_metric"]["rows"]}
     assert set(rows) == {f"{s}->{t}" for s in ORIGINS for t in ("near", "far")}
     for label, row in rows.items():
@@ -125,19 +135,22 @@ def test_the_report_shows_t_per_block_and_the_mean_and_plots_it(tmp_path):
     assert "fresh_draw" in section and "trained" in section
     fig = next(f for f in g.figures if f.name == "many_targets")
     assert Path(fig.png).is_file() and "T per block" in fig.caption
-    assert g.analysis is None  # the split grids' analytics section does not read a pairs analysis.json
+    assert g.analysis is not None and "source_choice" in g.analysis["questions"]  # the analytics section applies
+    assert "Per-layer analytics" in text
 
 
-def test_without_n_all_in_layers_the_output_says_so_instead_of_a_number(tmp_path):
+def test_without_n_all_in_layers_t_covers_the_copied_blocks_and_proxy_works(tmp_path):
+    """T is per copied block (Chen et al.): with layers [2] the fine-tuned network at n = 2 gives T of blocks 1-2;
+    --proxy scores a smaller-budget grid on every question, as on split grids."""
     out = hand_grid(tmp_path, layers=[2])
-    result = invoke("analyze", out)
-    assert result.exit_code == 0, result.output
-    assert "do not include n = 7" in result.output and "not available for sources/targets grids yet" in result.output
-    data = json.loads((out / "analysis" / "analysis.json").read_text())
+    data = analyze_json(out)
     for row in data["t_metric"]["rows"]:
-        assert row["t_per_block"] is None and row["t_mean"] is None and "add 7 to layers" in row["reason"]
+        assert row["n"] == 2 and list(row["t_per_block"]) == ["1", "2"] and row["reason"] is None
     proxy = invoke("analyze", out, "--proxy", out)
-    assert proxy.exit_code == 2 and "not available for sources/targets grids" in proxy.output
+    assert proxy.exit_code == 0, proxy.output
+    data = json.loads((out / "analysis" / "analysis.json").read_text())
+    names = {r["measurement"] for r in data["questions"]["depth_order"]["measurements"]}
+    assert "proxy grid" in names and data["proxy"]["runs"] > 0
 
 
 @pytest.mark.slow

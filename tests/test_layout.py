@@ -1,5 +1,6 @@
 """The code's shape, checked in CI: ruff (with at most 8 parameters a function) and at most 400 lines a module."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -128,3 +129,30 @@ def test_only_the_ground_floor_module_commits_files():
     for user in ("benchbridge/data/shard_files.py", "benchbridge/results/store.py"):
         assert "from benchbridge.atomic import" in (ROOT / user).read_text() or \
             "from benchbridge import atomic" in (ROOT / user).read_text()
+
+
+PLANNER = {"plan.py", "pairs.py", "manifest.py", "sources.py"}
+"""Where a manifest's way of stating its tasks (splits of one dataset, or sources and targets) may be read: the
+manifest, its validation, and the planner. Everything downstream sees tasks, pairs and conditions by role."""
+GRID_KIND = re.compile(r"\.(targets|sources)\b|\[\"(targets|sources)\"\]|get\(\"(targets|sources)\"\)"
+                       r"|data_from is (not )?None|split_kind (==|!=)|is_pair_grid|\"kind\"\) ==|raw\.splits")
+
+
+def grid_kind_checks(root: Path) -> list[str]:
+    """Lines outside the planner that ask which kind of grid this is."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix() in PLANNER:
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if GRID_KIND.search(line):
+                found.append(f"{path.relative_to(root)}:{i}: {line.strip()}")
+    return found
+
+
+def test_no_code_outside_the_planner_asks_which_kind_of_grid_it_is(tmp_path):
+    assert grid_kind_checks(ROOT / "benchbridge") == []
+    planted = tmp_path / "benchbridge" / "report"
+    planted.mkdir(parents=True)
+    (planted / "x.py").write_text("def f(m):\n    return m.raw.targets is not None\n")
+    assert grid_kind_checks(tmp_path / "benchbridge") == ["report/x.py:2: return m.raw.targets is not None"]

@@ -7,5 +7,3 @@ FORMAT_VERSION = 2
 """2: per-question verdicts against a baseline (`questions`) replace version 1's `correlations`."""
 PER_CLASS = 200
 """Default number of half B's training (and of its validation) images per class that the measurements see."""
-PAIRS = "pairs"
-"""analysis.json's `kind` for a grid of sources and targets (Chen et al.'s T-metric only); split grids have no kind."""

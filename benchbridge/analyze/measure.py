@@ -14,19 +14,20 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benchbridge import registry
-from benchbridge.analyze import (ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PAIRS, PER_CLASS, cost, figure,
-                                  pair_transferability, questions)
+from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION, PER_CLASS, choice, cost, figure, questions
 from benchbridge.results import store
 from benchbridge.analyze.base import Context, FinetunedWeights
 from benchbridge.analyze.features import extract, take_per_class
 from benchbridge.analyze.groups import Group, groups, measured, proxy_curves, runs
 from benchbridge.analyze.metrics import Undefined
-from benchbridge.analyze.weights import finetuned_weights, trained
+from benchbridge.analyze.weights import finetuned_weights, source_network, trained
 from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.errors import UserError
 from benchbridge.execute.job import Job, finetuned_runs
 from benchbridge.execute.train import RunSetup
 from benchbridge.execute.construct import initial_network
+from benchbridge.models.network import Network
+from benchbridge.pairs import pairs_of
 from benchbridge.plan import Run
 from benchbridge.results import Result, load_results
 
@@ -54,11 +55,8 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: in
     if threads:
         torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):  # numpy's BLAS too: extra threads spin on a shared machine
-        if job.manifest.raw.targets is not None:  # sources and targets: the T-metric only, for now
-            result = _analyze_pairs(run_dir, job, results, say, proxy)
-        else:
-            result = _analyze(run_dir, job, results, per_class, say, proxy)
-            result["figure"] = figure.draw(result["groups"], out_dir)
+        result = _analyze(run_dir, job, results, per_class, say, proxy)
+        result["figure"] = figure.draw(result["groups"], out_dir)
     result["wall_s"] = time.perf_counter() - start
     result["load_average"] = {"before": list(load_before), "after": list(os.getloadavg()), "cpus": os.cpu_count()}
     store.write_json(out_dir / ANALYSIS_FILE, result)
@@ -67,7 +65,6 @@ def analyze(run_dir: str | Path, out: str | Path | None = None, *, per_class: in
 
 def _analyze(run_dir: Path, job: Job, results: list[Result], per_class: int | None, say: Say,
              proxy: str | Path | None) -> dict[str, Any]:
-    setup = RunSetup(job.manifest, job.dataset(), run_dir, torch.device("cpu"))  # split grids: the manifest's
     entry, opts = job.manifest.model
     cut_points = list(entry.obj.cut_points(job.manifest.raw.model.name, opts))
     analyses = list(registry.entries("analysis").values())
@@ -75,15 +72,19 @@ def _analyze(run_dir: Path, job: Job, results: list[Result], per_class: int | No
     by_id = {r.run.id: r for r in results}
     records, skipped = [], []
     for g in groups(results):
-        if g.base("A") is None or g.base("B") is None:
-            skipped.append({"split": g.split, "seed": g.seed, "reason": "net A or net B is not finished"})
+        setup = _setup(job, g, run_dir)
+        source = _source_id(job.plan, g)
+        nets = _networks(g, setup, run_dir, source)
+        if isinstance(nets, str):
+            skipped.append({"split": g.split, "seed": g.seed, "reason": nets})
             continue
-        say(f"split {g.split}, seed {g.seed}: features at {len(cut_points)} cut points")
-        records.append(_measure(g, setup, run_dir, cut_points, analyses, finetuned.get((g.split, g.seed)),
-                                per_class, by_id))
+        say(f"{g.split}, seed {g.seed}: features at {len(cut_points)} cut points")
+        record = _measure(g, setup, cut_points, analyses, finetuned.get((g.split, g.seed)), per_class, by_id, nets)
+        records.append({**record, **_roles(job, g, source, by_id)})
     if not records:
-        raise UserError("no split and seed has both base networks (baseA and baseB) finished: nothing to analyze.",
-                        file=str(run_dir), hint="Run the manifest until its base networks are done.")
+        raise UserError("no pair of tasks and seed has both its source network and its target's base network "
+                        "finished: nothing to analyze.", file=str(run_dir),
+                        hint="Run the manifest until its base networks are done.")
     owners = {name: a for g in records for name, a in g["series_analysis"].items()}
     predictors = [questions.series_predictor(name, a) for name, a in owners.items()]
     features_s = sum(g["features_s"] for g in records)
@@ -100,39 +101,92 @@ def _analyze(run_dir: Path, job: Job, results: list[Result], per_class: int | No
         costs.append(cost.proxy_cost(records, seconds))
         proxy_info = {"run_dir": str(proxy), "groups": [{"split": s, "seed": d} for s, d in curves],
                       "train_s": sum(seconds.values()), "runs": len(seconds)}
+    scores = [p for p in predictors if p.name in choice.before_finetuning(needs) or p.source == "proxy"]
     return {"version": FORMAT_VERSION, "run_dir": str(run_dir), "model": job.manifest.raw.model.name,
             "cut_points": cut_points, "per_class": per_class,
             "analyses": {a.name: a.plugin for a in analyses}, "groups": records, "skipped": skipped,
             "baseline": {"name": questions.DEPTH_BASELINE, "meaning": "deeper transfers worse: minus the cut "
                          "point's index, reported beside every series in each group's `baseline`"},
-            "questions": questions.answer(records, predictors), "proxy": proxy_info,
+            "questions": {**questions.answer(records, predictors), **choice.answer(records, scores)},
+            "t_metric": t_view(records), "proxy": proxy_info,
             "cost": {**cost.summary(records, features_s, analysis_s), "per_measurement": costs}}
 
 
-def _analyze_pairs(run_dir: Path, job: Job, results: list[Result], say: Say,
-                   proxy: str | Path | None) -> dict[str, Any]:
-    if proxy is not None:
-        raise UserError(f"--proxy is not available for sources/targets grids yet ({run_dir} has sources and "
-                        "targets): only Chen et al.'s T-metric is computed for them.", file=str(run_dir),
-                        hint="Run `benchbridge analyze` without --proxy.")
-    say("sources and targets: Chen et al.'s T per block of each fine-tuned network that copied every block; "
-        f"{pair_transferability.NOT_AVAILABLE}")
-    return {"version": FORMAT_VERSION, "kind": PAIRS, "run_dir": str(run_dir), "model": job.manifest.raw.model.name,
-            "t_metric": pair_transferability.analyze_pairs(run_dir, job, results),
-            "not_available": pair_transferability.NOT_AVAILABLE, "figure": None}
+def _setup(job: Job, g: Group, run_dir: Path) -> RunSetup:
+    """The measurements see the target's images (the task its base network trained on), with its recipe."""
+    base_b = g.base("B")
+    task = base_b.run.data_from if base_b is not None else None
+    return RunSetup(job.manifest, job.dataset(task), run_dir, torch.device("cpu"), task)
 
 
-def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], analyses: list[registry.Entry],
-             finetuned: Run | None, per_class: int | None, by_id: dict[str, Result]) -> dict[str, Any]:
+def _source_id(plan: list[Run], g: Group) -> str | None:
+    """The network the pair's transfer runs copy from in the source's role: its base network A, or a checkpoint."""
+    base_a = g.base("A")
+    if base_a is not None:
+        return base_a.run.id
+    target_base = {r.id for r in plan if r.n == 0 and (g.split, "baseB") in labels(r) and r.seed == g.seed}
+    found = {r.source for r in plan if r.seed == g.seed and r.source and r.source not in target_base
+             and any(split == g.split for split, _ in labels(r))}
+    return found.pop() if len(found) == 1 else None
+
+
+def _networks(g: Group, setup: RunSetup, run_dir: Path, source: str | None) -> dict[str, Network] | str:
+    """Net A (the source), net B (the target's base network) and a random one, or why the group has none."""
+    base_b = g.base("B")
+    net_a = source_network(source, setup, run_dir) if source is not None else None
+    if base_b is None or net_a is None:
+        return "the source network (net A) or the target's base network (net B) is not finished"
+    return {"A": net_a, "B": trained(base_b.run, setup, run_dir), "random": initial_network(base_b.run, setup.manifest)}
+
+
+def _roles(job: Job, g: Group, source: str | None, by_id: dict[str, Result]) -> dict[str, Any]:
+    """Which source and which target the group is (their names in the manifest; a split's halves by label), and the
+    source network's own top-1 on its task (None for a checkpoint)."""
+    names = {p.label: (p.source, p.target) for p in pairs_of(job.manifest.raw.model_dump())}
+    src, tgt = names.get(g.split, (f"{g.split}: half A", f"{g.split}: half B"))
+    found = by_id.get(source or "")
+    top1 = found.record.top1 if found is not None and found.record is not None else None
+    return {"source": src, "target": tgt, "source_run_id": source, "source_top1": top1}
+
+
+def labels(run: Run) -> list[tuple[str, str]]:
+    """Every (split or pair label, condition) a planned network stands for."""
+    return [(run.split, run.condition)] + [(a["split"], a["condition"]) for a in run.also]
+
+
+def t_view(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Chen et al.'s T per block and its mean, per pair and seed, as the report and `analyze` print it."""
+    rows = []
+    for g in records:
+        t = g["t_metric_network"]
+        per_block = g["series"].get("t_metric")
+        mean = g["series"].get("t_metric_mean") or {}
+        reason = None if t is not None else "no finished fine-tuned network (AnB+ or BnB+) with its source's weights"
+        rows.append({"pair": g["split"], "source": g["source"], "target": g["target"], "seed": g["seed"],
+                     "n": t["n"] if t else None, "condition": t["condition"] if t else None,
+                     "run_id": t["run_id"] if t else None, "source_run_id": t["source_run_id"] if t else None,
+                     "init_origin": (t["init_origin"] or t["theta_r"]) if t else None,
+                     "theta_r": t["theta_r"] if t else None, "t_per_block": per_block,
+                     "t_mean": next(iter(mean.values()), None), "nulls": g["nulls"].get("t_metric", {}),
+                     "reason": reason, "health": t.get("health") if t else None})
+    return {"weights_compared": WEIGHTS_COMPARED, "rows": rows}
+
+
+WEIGHTS_COMPARED = ("the weight of every Conv and Linear module of each copied block (no biases, no normalisation "
+                    "parameters); per tensor the mean absolute difference, averaged over the block's tensors")
+
+
+def _measure(g: Group, setup: RunSetup, cut_points: list[str], analyses: list[registry.Entry],
+             finetuned: Run | None, per_class: int | None, by_id: dict[str, Result],
+             nets: dict[str, Network]) -> dict[str, Any]:
+    """Every analysis on one group's networks (`setup.output_dir`: the results directory)."""
     tick = time.perf_counter()
-    base_a, base_b = g.base("A"), g.base("B")
-    assert base_a is not None and base_b is not None
-    nets = {"A": trained(base_a.run, setup, run_dir), "B": trained(base_b.run, setup, run_dir),
-            "random": initial_network(base_b.run, setup.manifest)}
-    classes = base_b.run.classes["B"]
+    base_b = g.base("B")
+    assert base_b is not None
+    classes = base_b.run.train_classes
     train, train_labels = extract(nets, _images(setup, classes, "train", per_class), setup.device)
     val, val_labels = extract(nets, _images(setup, classes, "val", per_class), setup.device)
-    weights = finetuned_weights(finetuned, by_id, setup, run_dir) if finetuned is not None else None
+    weights = finetuned_weights(finetuned, by_id, setup, setup.output_dir) if finetuned is not None else None
     features_s = time.perf_counter() - tick  # loading the networks and weights, and extracting features
     ctx = Context(g.split, g.seed, cut_points, train, val, train_labels, val_labels, weights, len(classes))
     series: dict[str, dict[str, float | None]] = {}
@@ -158,7 +212,8 @@ def _measure(g: Group, setup: RunSetup, run_dir: Path, cut_points: list[str], an
             "val_images": int(len(val_labels)), "features_s": features_s, "analysis_s": wall,
             "series": series, "nulls": nulls, "failed": failed, "series_analysis": owner,
             "baseline": {questions.DEPTH_BASELINE: {str(n): -float(n) for n in range(1, len(cut_points) + 1)}},
-            "measured": measured(g), "runs": runs(g), "t_metric_network": _t_network(weights, finetuned)}
+            "measured": measured(g), "runs": runs(g),
+            "t_metric_network": _t_network(weights, finetuned, by_id)}
 
 
 def _strict(values: dict[int, Any]) -> tuple[dict[str, float | None], dict[str, str]]:
@@ -175,10 +230,13 @@ def _strict(values: dict[int, Any]) -> tuple[dict[str, float | None], dict[str, 
     return out, reasons
 
 
-def _t_network(weights: FinetunedWeights | None, finetuned: Run | None) -> dict[str, Any] | None:
+def _t_network(weights: FinetunedWeights | None, finetuned: Run | None,
+               by_id: dict[str, Result]) -> dict[str, Any] | None:
     if weights is None or finetuned is None:
         return None
+    done = by_id.get(finetuned.id)
     return {"condition": weights.condition, "n": weights.n, "run_id": finetuned.id, "source_run_id": finetuned.source,
+            "health": done.health if done is not None else None,
             "theta_r": weights.random_origin, "init_origin": weights.init_origin,
             "weights_compared": "the weight of every Conv and Linear module of each copied block (no biases, no "
                                 "normalisation parameters)"}
@@ -189,7 +247,8 @@ def _images(setup: RunSetup, classes: list[int], subset: str, per_class: int | N
     m = setup.manifest
     entry, opts = m.model
     dc = entry.obj.data_config(m.raw.model.name, opts)
+    batch = m.recipe(setup.task).evaluation.batch_size or 256
     batches = make_loader(setup.dataset, LoaderSpec(
-        split=subset, classes=tuple(classes), batch_size=m.raw.evaluation.batch_size or 256, train=False, seed=0,
-        epoch=0, input_size=dc["input_size"], mean=dc["mean"], std=dc["std"]))
+        split=subset, classes=tuple(classes), batch_size=batch, train=False, seed=0, epoch=0,
+        input_size=dc["input_size"], mean=dc["mean"], std=dc["std"]))
     return take_per_class(batches, len(classes), per_class)

@@ -43,36 +43,68 @@ def trained(run: Run, setup: RunSetup, run_dir: Path, file: str = store.WEIGHTS_
     return net.to(setup.device)
 
 
+def source_network(source_id: str, setup: RunSetup, run_dir: Path) -> Network | None:
+    """The network a pair's transfer runs copy from (a trained source, or a checkpoint's weights as benchbridge
+    wrote them into the output directory), with its own head; None when its weights file is absent."""
+    path = store.run_dir(run_dir, source_id) / store.WEIGHTS_FILE
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    heads = [v for k, v in state.items() if k.startswith("head") and k.endswith("weight") and v.ndim == 2]
+    entry, opts = setup.manifest.model
+    net = entry.obj.create(setup.manifest.raw.model.name, opts, int(heads[-1].shape[0]) if heads else 2)
+    net.load_state_dict(state, strict=bool(heads))
+    return net.to(setup.device)
+
+
 def block_weights(net: Network) -> list[list[np.ndarray]]:
     """Per block, the weight tensors of its conv and linear modules, in module order."""
     return [[m.weight.detach().cpu().numpy() for m in block.modules() if isinstance(m, WEIGHTED)]
             for block in net.blocks]
 
 
-def source_init(source: Run, setup: RunSetup, run_dir: Path) -> tuple[Network, str, str | None]:
-    """The initialisation the source network started from, where it came from, and its init_origin (None when it
-    was recomputed from the seed)."""
-    found = source_initialisation(run_dir, source.id)
-    if found is not None:
-        return trained(source, setup, run_dir, store.INIT_FILE), FROM_FILE, found[1]
-    return initial_network(source, setup.manifest), RECOMPUTED, None
-
-
 def finetuned_weights(run: Run, results: dict[str, Result], setup: RunSetup,
                       run_dir: Path) -> FinetunedWeights | None:
-    """The fine-tuned run's blocks, the source network it copied, and that source's own initialisation.
+    """The fine-tuned run's blocks, the source network it copied (trained here, or a checkpoint's weights written
+    into the output directory) and that source's own initialisation, read from their weights files.
 
     `results` maps run id to result; None when the fine-tuned run or its source is not finished.
     """
-    done = results.get(run.id)
-    source = results.get(run.source or "")
-    if done is None or done.record is None or source is None or source.record is None:
+    done, source = results.get(run.id), results.get(run.source or "")
+    source_file = store.run_dir(run_dir, run.source or "") / store.WEIGHTS_FILE
+    if done is None or done.record is None or (source is not None and source.record is None) \
+            or not source_file.is_file():
         return None
-    condition = "AnB+" if source.run.target == "A" else "BnB+"
-    random, origin, init_origin = source_init(source.run, setup, run_dir)
-    nets = [random, trained(source.run, setup, run_dir), trained(run, setup, run_dir)]
-    return FinetunedWeights(condition, run.n, *[block_weights(net) for net in nets], random_origin=origin,
+    keys = weight_keys(initial_network(run, setup.manifest))
+    theta_r = _theta_r(run.source or "", source, setup, run_dir, keys)
+    if theta_r is None:
+        return None
+    random, origin, init_origin = theta_r
+    condition = "BnB+" if source is not None and source.run.target == "B" else "AnB+"  # a checkpoint is a source A
+    return FinetunedWeights(condition, run.n, random, state_weights(source_file, keys),
+                            state_weights(_weights_file(run, run_dir), keys), random_origin=origin,
                             init_origin=init_origin)
+
+
+def _theta_r(source_id: str, source: Result | None, setup: RunSetup, run_dir: Path,
+             keys: list[list[str]]) -> tuple[list[list[np.ndarray]], str, str | None] | None:
+    """The initialisation the source network started from, where it came from, and its init_origin (None when it
+    was recomputed from the seed); None for a checkpoint without init.pt."""
+    found = source_initialisation(run_dir, source_id)
+    if found is not None:
+        return state_weights(found[0], keys), FROM_FILE, found[1]
+    if source is None:
+        return None
+    return block_weights(initial_network(source.run, setup.manifest)), RECOMPUTED, None
+
+
+def _weights_file(run: Run, run_dir: Path) -> Path:
+    path = store.run_dir(run_dir, run.id) / store.WEIGHTS_FILE
+    if not path.is_file():
+        raise UserError(f"run {run.id} ({run.condition}, split {run.split}) has no {path.name}: its weights were not "
+                        "kept.", file=str(run_dir), hint="Rerun the manifest with this version of benchbridge, or "
+                        "set execution.save_weights: all.")
+    return path
 
 
 def weight_keys(net: Network) -> list[list[str]]:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from benchbridge.analyze import PAIRS, PER_CLASS
+from benchbridge.analyze import PER_CLASS
 from benchbridge.cli._console import err_console, out_console, print_json
 from benchbridge.report.analysis import verdict_text
 
@@ -34,21 +34,16 @@ def analyze(run_dir: str, out: str | None, images_per_class: int, proxy: str | N
 
 
 def _print(result: dict[str, Any]) -> None:
-    if result.get("kind") == PAIRS:
-        _print_pairs(result)
-        return
     for name, q in result["questions"].items():
+        if not q.get("applies", True):
+            out_console.print(f"{name}: {q['question']} Not asked of this grid: needs {q['needs']}.", highlight=False)
+            continue
         table = Table("measurement", "statistic", "beats baseline", title=f"{name}: {q['question']}\n"
                       f"target: {q['target']}\nbaseline: {q['baseline']}\ntest: {q['test']}", title_justify="left")
         for row in q["measurements"]:
             table.add_row(row["measurement"], _statistic(row), verdict_text(row))
         out_console.print(table)
-    for g in result["groups"]:
-        t = g["t_metric_network"]
-        if t is not None:
-            origin = f", source init_origin {t['init_origin']}" if t["init_origin"] else ""
-            out_console.print(f"T-metric, split {g['split']} seed {g['seed']}: {t['condition']} n={t['n']} "
-                              f"({t['run_id']}); theta_r: {t['theta_r']}{origin}", highlight=False)
+    _print_t(result["t_metric"])
     cost = result["cost"]
     spent = cost["features_s"] + sum(cost["analysis_s"].values())
     out_console.print(f"measurements: {spent:.1f} s (features {cost['features_s']:.1f} s); training of the grid by "
@@ -59,7 +54,9 @@ def _print(result: dict[str, Any]) -> None:
 def _statistic(row: dict[str, Any]) -> str:
     if "pooled_rho" in row:
         mine, base = row["pooled_rho"], row["pooled_baseline_rho"]
-        return (f"pooled rho {_num(mine)} vs -n {_num(base)}, {row['groups']} groups")
+        ci = row.get("ci95")
+        interval = f", mean difference {_num(row['mean_difference'])} [{_num(ci[0])}, {_num(ci[1])}]" if ci else ""
+        return f"pooled rho {_num(mine)} vs baseline {_num(base)}, {row['groups']} groups{interval}"
     if "rho" in row:
         return f"rho across splits {_num(row['rho'])}, {len(row['splits'])} splits ({len(row['groups'])} groups)"
     wins = sum(1 for c in row["per_group"] if (c["difference"] or 0) > 0)
@@ -70,23 +67,23 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:+.2f}"
 
 
-def _print_pairs(result: dict[str, Any]) -> None:
-    """Sources and targets: T per block and the mean, per (source, target) and seed, with theta_r's origin."""
-    t = result["t_metric"]
-    blocks = [str(i) for i in range(1, t["n"] + 1)]
-    table = Table("source", "target", "seed", "theta_r", *[f"T {b}" for b in blocks], "mean",
-                  title=f"Chen et al.'s T of AnB+ n={t['n']} (every block copied), per block: "
-                  f"{t['weights_compared']}", title_justify="left")
+def _print_t(t: dict[str, Any]) -> None:
+    """Chen et al.'s T per copied block and the mean, per pair and seed, with theta_r's origin (or why none)."""
+    n = max((r["n"] or 0 for r in t["rows"]), default=0)
+    if not n:
+        return
+    blocks = [str(i) for i in range(1, n + 1)]
+    table = Table("source", "target", "seed", "network", "theta_r", *[f"T {b}" for b in blocks], "mean",
+                  title=f"Chen et al.'s T per copied block: {t['weights_compared']}", title_justify="left")
     for row in t["rows"]:
         values = row["t_per_block"] or {}
-        table.add_row(row["source"], row["target"], str(row["seed"]), row["init_origin"] or "–",
+        network = f"{row['condition']} n={row['n']}" if row["n"] else "–"
+        table.add_row(row["source"], row["target"], str(row["seed"]), network, row["init_origin"] or "–",
                       *[_plain(values.get(b)) for b in blocks], _plain(row["t_mean"]))
     out_console.print(table)
     for row in t["rows"]:
-        if row["reason"]:
-            out_console.print(f"{row['pair']} seed {row['seed']}: {row['reason']}", highlight=False)
-    out_console.print(f"{result['not_available']}. Written to the analysis folder (analysis.json); "
-                      "`benchbridge report` shows it.", highlight=False)
+        why = row["reason"] or f"{row['condition']} n={row['n']} ({row['run_id']}); theta_r: {row['theta_r']}"
+        out_console.print(f"T-metric, {row['pair']} seed {row['seed']}: {why}", highlight=False)
 
 
 def _plain(x: float | None) -> str:

@@ -79,7 +79,9 @@ def _print_summary(rep: Any) -> None:
     """The verdicts, warnings and where the files are, for the terminal."""
     for g in rep.grids:
         out_console.print(f"\n[bold]{g.grid.name}[/]: {g.grid.describe()}, {g.grid.n_cuts} cut points", highlight=False)
-        out_console.print(_findings(g) if g.pairs is None else _gains(g))
+        out_console.print(_findings(g))
+        if g.pairs is not None:
+            out_console.print(_gains(g))
         if g.health:
             err_console.print(f"[red]unhealthy:[/] {len(g.health)} run(s) diverged, did not learn or were blocked "
                               "by one: their numbers are not results (see the report's Run health section).")

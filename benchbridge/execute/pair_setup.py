@@ -53,7 +53,7 @@ def open_dataset(m: ResolvedManifest, task: str | None) -> DatasetSource:
 def prepare_sources(m: ResolvedManifest, plan: list[Run], out: Path) -> None:
     """Before any run trains: refuse targets whose images the network cannot take, and write every checkpoint
     source the plan copies from into its run folder (weights.pt, init.pt, source.json)."""
-    check_inputs(m)
+    check_inputs(m, plan)
     used = {r.source for r in plan if r.source}
     for ckpt in pairs.checkpoints(m).values():
         rid = checkpoint_id(m, ckpt)
@@ -61,7 +61,7 @@ def prepare_sources(m: ResolvedManifest, plan: list[Run], out: Path) -> None:
             materialise(m, ckpt, rid, out)
 
 
-def check_inputs(m: ResolvedManifest) -> None:
+def check_inputs(m: ResolvedManifest, plan: list[Run]) -> None:
     """Every image reaches a network as RGB at the model's input size, normalised with the model's mean and std;
     a preset that crops without resizing cannot show a network much larger images at the scale it learned."""
     entry, opts = m.model
@@ -70,14 +70,15 @@ def check_inputs(m: ResolvedManifest) -> None:
     if preset not in CROP_ONLY:
         return
     size = int(config["input_size"])
-    for i, target in enumerate(m.raw.targets or []):
-        side = first_image_side(open_dataset(m, target.name))
+    for task in dict.fromkeys(r.data_from for r in plan if r.target == "B"):  # every task a transfer lands on
+        side = first_image_side(open_dataset(m, task))
         if side is not None and side > MAX_CROP_RATIO * size:
+            what = f"target '{task}'" if task is not None else "the dataset"
             raise UserError(
-                f"target '{target.name}' has {side}-pixel images, and model '{m.raw.model.name}' takes {size}-pixel "
+                f"{what} has {side}-pixel images, and model '{m.raw.model.name}' takes {size}-pixel "
                 f"crops with the '{preset}' augmentation, which crops without resizing: its networks would see a "
                 f"{size}/{side} window of each image, not the image at the scale the source learned.",
-                file=m.file, key=f"targets.{i}.dataset",
+                file=m.file, key=m.recipe(task).key,
                 hint=f"Prepare the target at about {size} pixels (`benchbridge data prepare imagefolder SRC OUT "
                      f"--size {round(size * 8 / 7)}`), or set data.augmentation: timm (which resizes).")
 

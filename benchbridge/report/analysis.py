@@ -22,15 +22,15 @@ CAPTION = ("Beats its baseline? yes / no with the one-sided p, or – with the r
 def load(run_dir: Path) -> dict[str, Any] | None:
     """RUN_DIR/analysis/analysis.json, or None when `benchbridge analyze` was not run on it (or by an older
     benchbridge, whose file has no verdicts: rerun `benchbridge analyze`)."""
-    data = read(run_dir)
-    return data if data is not None and data.get("kind") is None else None  # a sources/targets grid's: see pairs
+    return read(run_dir)
 
 
 def read(run_dir: Path) -> dict[str, Any] | None:
     """RUN_DIR/analysis/analysis.json as this benchbridge writes it (None when absent or of an older format)."""
     path = Path(run_dir) / ANALYSIS_DIR / ANALYSIS_FILE
     data = store.read_json(path) if path.is_file() else None
-    return data if data is not None and data.get("version") == FORMAT_VERSION else None
+    current = data is not None and data.get("version") == FORMAT_VERSION and "groups" in data  # older: T only
+    return data if current else None
 
 
 def figure(run_dir: Path) -> Figure:

@@ -30,7 +30,7 @@ class GridReport:
     figures: list[Figure] = field(default_factory=list)
     analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
     health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
-    pairs: dict[str, Any] | None = None  # sources and targets: per-target tables and gains (None for splits)
+    pairs: dict[str, Any] | None = None  # per named source -> target pair: tables and gains (None: no pairs)
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -71,7 +71,7 @@ def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
                       analysis=analysis.load(grid.path), health=tables.health(grid),
-                      pairs=many_targets.summary(grid) if many_targets.is_pair_grid(grid) else None)
+                      pairs=many_targets.summary(grid) if many_targets.grid_pairs(grid) else None)
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
@@ -85,11 +85,10 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
         fig_dir = out / "figures"
         for i, g in enumerate(grids):
             sub = fig_dir / f"{i}-{_slug(g.grid.name)}" if compare else fig_dir
-            if g.pairs is None:
-                g.figures = figures.grid_figures(g.grid, sub, reference)
-            else:  # the paper's Figures 2 and 3 are about splits: the many-target figure instead
-                drawn = [many_targets.many_target_figure(g.grid, sub), figures.convergence_figure(g.grid, sub)]
-                g.figures = [f for f in drawn if f is not None]
+            g.figures = figures.grid_figures(g.grid, sub, reference)  # each figure drawn where its conditions are
+            if g.pairs is not None:
+                drawn = many_targets.many_target_figure(g.grid, sub)
+                g.figures += [drawn] if drawn is not None else []
         if compare:
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)
             report.figures = [fig] if fig else []

@@ -194,14 +194,17 @@ def t_blocks(g: GridReport) -> list[Block]:
         return [Para("Chen et al.'s T per block: not computed for this grid yet. `benchbridge analyze "
                      f"{g.grid.path}` computes it from the networks' weights; the report then shows it here and "
                      "in the many-target figure.")]
-    blocks = [str(i) for i in range(1, t["n"] + 1)]
-    body = [[r["source"], r["target"], str(r["seed"]), r["init_origin"] or "–",
-             *[_num((r["t_per_block"] or {}).get(b)) for b in blocks], _num(r["t_mean"]),
-             "; ".join(x for x in (r["reason"], r.get("health") if r.get("health") != "ok" else None) if x)]
+    n = max((r["n"] or 0 for r in t["rows"]), default=0)
+    blocks = [str(i) for i in range(1, n + 1)]
+    body = [[r["source"], r["target"], str(r["seed"]), f"{r['condition']} n={r['n']}" if r["n"] else "–",
+             r["init_origin"] or "–", *[_num((r["t_per_block"] or {}).get(b)) for b in blocks], _num(r["t_mean"]),
+             "; ".join(x for x in (r["reason"], r.get("health") if r.get("health") not in (None, "ok") else None)
+                       if x)]
             for r in t["rows"]]
-    return [Table(["source", "target", "seed", "θ_r", *[f"block {b}" for b in blocks], "mean", "note"], body,
-                  f"T = D(θ_r, fine-tuned) / D(source, fine-tuned) per block of AnB+ at n = {t['n']} (every block "
-                  f"copied); D over {t['weights_compared']}. θ_r is the source's own initialisation: trained (the "
+    return [Table(["source", "target", "seed", "network", "θ_r", *[f"block {b}" for b in blocks], "mean", "note"],
+                  body, "T = D(θ_r, fine-tuned) / D(source, fine-tuned) per copied block of the fine-tuned network "
+                  f"at its deepest n (AnB+; n = {n}: every block copied, where the grid has it); D over "
+                  f"{t['weights_compared']}. θ_r is the source's own initialisation: trained (the "
                   "init.pt benchbridge trained the source from), file (a checkpoint's given init file) or "
                   "fresh_draw (a draw from the model's initialiser: the checkpoint's true one is unknown). As of "
                   "the last `benchbridge analyze`: rerun it when more runs have finished")]
@@ -221,12 +224,8 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     grid = g.grid
     blocks: list[Block] = [Heading(f"{grid.name}", 2),
                            Para(f"{grid.describe()}; {grid.n_cuts} cut points; results in {grid.path}; "
-                                f"split families: {', '.join(grid.families)}.")]
-    if g.pairs is None:
-        blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
-    else:
-        blocks += [Para("The paper's six findings are about A/B splits of one dataset: this grid of sources and "
-                        "targets has no verdicts; see Sources and targets.")]
+                                f"families (splits, or source->target pairs): {', '.join(grid.families)}.")]
+    blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
     blocks += [b for b in health_blocks(g) if isinstance(b, Para) and b.warning]
     blocks += [b for b in convergence_blocks(g) if isinstance(b, Para)]
     counts = {r["top1"]["count"] for r in g.table if r["condition"] == "baseB" and r["top1"]}
@@ -240,10 +239,10 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
                            "instead of a confidence interval (`--tolerance` changes it)."))
     blocks += [Heading("Figures", 3), *g.figures]
     blocks += [Heading("Top-1 per condition and n", 3), *grid_table(g), *grid_table(g, relative=True)]
-    if g.pairs is None:
+    if any(r["over_baseB"] or r["over_BnB+"] for r in g.table1):  # Table 1 needs AnB+ on random splits
         blocks += [Heading("Table 1: boost of AnB+", 3), table1(g, report.reference is not None)]
-        blocks += [Heading("Transfer gap", 3), gap_table([g])]
-    else:
+    blocks += [Heading("Transfer gap", 3), gap_table([g])]
+    if g.pairs is not None:
         blocks += pair_blocks(g)
     blocks += [Heading("Convergence of the base networks", 3), *[b for b in convergence_blocks(g)
                                                                  if isinstance(b, Table)]]

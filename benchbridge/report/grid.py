@@ -12,6 +12,8 @@ from benchbridge.report.stats import Stat, summarize
 from benchbridge.results import Result, blocked_runs, load_results, saved_manifest
 
 RANDOM = "random"
+SOURCE_BASE = "baseA"
+"""The source's own base network: its top-1 is on the source's task, never divided by the target's."""
 
 
 def family_of(split: str, kind: str) -> str:
@@ -29,7 +31,7 @@ class Sample:
     condition: str
     n: int
     top1: float
-    relative: float | None  # top1 / baseB's top1 of the same split and seed
+    relative: float | None  # top1 / baseB's top1 of the same split and seed (None for baseA: another task)
     family: str = ""
     unhealthy: str | None = None  # why this number is not a result: the network or its source is unhealthy
 
@@ -163,7 +165,7 @@ def make_samples(results: list[Result]) -> list[Sample]:
         kinds = res.split_kinds
         for split, condition in res.labels:
             b = base.get((split, res.run.seed))
-            rel = top1 / b if b else None
+            rel = top1 / b if b and condition != SOURCE_BASE else None  # a source's own task is not the target's
             samples.append(Sample(res.run.id, split, res.run.seed, condition, res.run.n, top1, rel,
                                   family_of(split, kinds.get(split, "other")), problem))
     return samples

@@ -13,7 +13,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from benchbridge.analyze import PAIRS  # noqa: E402
 from benchbridge.pairs import Pair, pairs_of  # noqa: E402
 from benchbridge.report import analysis  # noqa: E402
 from benchbridge.report.figures import PALETTE, Figure, _save  # noqa: E402
@@ -24,13 +23,9 @@ COLUMNS = (("AnB", "frozen"), ("AnB+", "fine-tuned"), ("BnB", "selffer frozen"),
            ("random_frozen", "random frozen"))
 
 
-def is_pair_grid(grid: Grid) -> bool:
-    """A grid of sources and targets (not of the paper's splits)."""
-    return bool(grid.manifest.get("targets"))
-
-
 def grid_pairs(grid: Grid) -> list[Pair]:
-    """The grid's (source, target) pairs that have results or runs, in the manifest's order."""
+    """The grid's named (source, target) pairs that have results or runs, in the manifest's order (a split's halves
+    have no names of their own: none)."""
     return [p for p in pairs_of(grid.manifest) if p.label in grid.families]
 
 
@@ -72,7 +67,7 @@ def t_metric(grid: Grid) -> dict[str, Any] | None:
     """Chen et al.'s T as `benchbridge analyze` wrote it for this grid (per pair and seed: T per block, the mean,
     theta_r's init_origin, or the reason there is none); None until `benchbridge analyze RUN_DIR` has run."""
     data = analysis.read(grid.path)
-    return data["t_metric"] if data is not None and data.get("kind") == PAIRS else None
+    return data.get("t_metric") if data is not None else None
 
 
 def chen_t_per_block(grid: Grid) -> dict[str, dict[int, float]] | None:

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The CIFAR-10 manifests plan against a stand-in index of CIFAR-10's ten classes (`cifar10_index`): planning reads the
 # index, never an image.
 PINNED = {
+    "chen2022-many": (57, "d6a18faae0aa083f40d0e679afef338ac74cb6c0ee18726d7770bfc8b11d862e"),
     "chen2022-small": (217, "b01e10504c466bc0d33281bda006afdf4cdc8a026ac13370667e14765c417cf4"),
     "cifar10-analytics": (60, "714a4dd3251b9c2cfdd6d2b1fca31dc01022a90e98547fce4495f795f2795657"),
     "cifar10-converged": (40, "ca0622317b2bf23cca978e63a727019718412e6191dc33ad11a7c7557ecdaa0a"),

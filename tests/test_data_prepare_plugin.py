@@ -28,7 +28,7 @@ def test_prepare_without_a_name_lists_the_bundled_and_the_plugin_preparations(wi
     result = _run()
     assert result.exit_code == 0, result.output
     listed = {line.split("\t")[0]: line.split("\t")[1:] for line in result.stdout.splitlines()}
-    assert set(listed) == {"ex_colours", "imagefolder", "imagenet", "synthetic", "variant"}
+    assert set(listed) == {"ex_colours", "imagefolder", "imagenet", "synthetic", "torchvision", "variant"}
     assert listed["ex_colours"] == ["prepare_example", "Flat colours, one per class."]
 
 

@@ -64,3 +64,18 @@ def caltech101(root: Path, classes: tuple[str, ...] = ("accordion", "airplanes",
         for i in range(per_class):
             class_image(c, i, 20).save(base / name / f"image_{i + 1:04d}.jpg", quality=95)
     return root
+
+
+def hf_model_cache(cache: Path, repo: str, state: dict, commit: str = "0123456789abcdef0123456789abcdef01234567",
+                   filename: str = "model.safetensors") -> Path:
+    """The Hugging Face hub cache layout huggingface_hub reads offline: CACHE/models--ORG--NAME/refs/main holding
+    the commit, and snapshots/<commit>/FILE (a safetensors file of `state`); returns the file."""
+    from safetensors.torch import save_file
+
+    folder = cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    snapshot = folder / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(snapshot / filename))
+    return snapshot / filename

@@ -195,9 +195,10 @@ def labels_of(ds: Any) -> list[int]:
         values = getattr(ds, attr, None)
         if values is not None and len(values) == len(ds):
             return [_target(v, where) for v in (values.tolist() if hasattr(values, "tolist") else values)]
-    samples = getattr(ds, "samples", None)
-    if isinstance(samples, list) and len(samples) == len(ds):
-        return [_target(s[1], where) for s in samples]
+    for attr in ("samples", "_samples"):  # ImageFolder & co.; StanfordCars, GTSRB: (path, class index) pairs
+        pairs = getattr(ds, attr, None)
+        if isinstance(pairs, list) and len(pairs) == len(ds) and all(len(p) == 2 for p in pairs[:1]):
+            return [_target(p[1], where) for p in pairs]
     return [_target(ds[i][1], where) for i in range(len(ds))]
 
 

@@ -100,3 +100,20 @@ def test_not_a_dataset_is_exit_2_naming_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     result = prepare(tmp_path / "empty", tmp_path / "out")
     assert result.exit_code == 2 and str(tmp_path / "empty") in result.output and "parquet" in result.output
+
+
+def test_string_labels_become_sorted_classes_and_a_named_val_split_is_used(tmp_path):
+    def split(names: list[str], offset: int):
+        images = [picture(NAMES.index(n), offset + i) for i, n in enumerate(names)]
+        return datasets.Dataset.from_dict({"image": images, "species": names},
+                                          features=datasets.Features({"image": datasets.Image(),
+                                                                      "species": datasets.Value("string")}))
+    names = ["frog", "cat", "dog"] * 3
+    datasets.DatasetDict({"train": split(names, 0), "validation": split(names[:6], 50),
+                          "test": split(names[:3], 80)}).save_to_disk(str(tmp_path / "dd"))
+    result = prepare(tmp_path / "dd", tmp_path / "out", "--label-column", "species", "--val-split", "validation")
+    assert result.exit_code == 0, result.output
+    meta = index(tmp_path / "out")
+    assert [c["name"] for c in meta["classes"]] == ["cat", "dog", "frog"]
+    assert meta["prepare"]["val_split"] == "validation" and meta["splits"]["val"]["class_counts"] == [2, 2, 2]
+    assert all(colour_class(jpeg) == cls for jpeg, cls in stored(tmp_path / "out", "val"))

@@ -141,7 +141,7 @@ class TimmModels:
     def pretrained_file(self, name: str, options: TimmOptions, tag: str) -> Path:
         """The local file of timm's pretrained weights `tag` (e.g. resnet18.a1_in1k), from the Hugging Face cache;
         never downloaded."""
-        return pretrained_file(_timm_name(name), tag)
+        return pretrained_file(_timm_name(name).split(".")[0], tag)  # timm/resnet18.a1_in1k: the arch resnet18
 
     def data_config(self, name: str, options: TimmOptions) -> dict[str, Any]:
         config = _meta(name, options.model_dump_json())[1]

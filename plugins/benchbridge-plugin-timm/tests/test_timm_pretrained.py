@@ -42,10 +42,10 @@ def weights(seed: int = 0) -> dict:
     return timm.create_model(ARCH, pretrained=False).state_dict()  # timm's own keys, its 1000-class head
 
 
-def manifest(tmp_path: Path, **source) -> Path:
+def manifest(tmp_path: Path, model: str = f"timm/{ARCH}", **source) -> Path:
     data = {
         "name": "pretrained", "output_dir": str(tmp_path / "out"),
-        "model": {"name": f"timm/{ARCH}", "options": {"input_size": 32}},
+        "model": {"name": model, "options": {"input_size": 32}},
         "sources": [{"name": "in1k", **source}],
         "targets": [{"name": "shapes", "dataset": {"name": "synthetic", "options": {
             "classes": 3, "image_size": 32, "train_per_class": 8, "val_per_class": 4, "root": str(tmp_path / "d")}}}],
@@ -74,6 +74,8 @@ def test_pretrained_weights_enter_run_ids_by_the_cached_files_content(tmp_path, 
     moved = plan_ids(manifest(tmp_path, pretrained=TAG))
     assert moved[("baseB", 0)] == by_tag[("baseB", 0)]
     assert moved[("AnB", 2)] != by_tag[("AnB", 2)] and moved[("AnB+", 2)] != by_tag[("AnB+", 2)]
+    tagged = plan_ids(manifest(tmp_path, model=f"timm/{TAG}", pretrained=TAG))  # the model named with its tag too
+    assert set(tagged) == set(moved)
 
 
 def test_absent_weights_exit_2_naming_the_exact_cache_path(tmp_path, cache):

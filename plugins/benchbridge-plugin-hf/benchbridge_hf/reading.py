@@ -63,6 +63,12 @@ def open_splits(src: Path, cache_dir: Path) -> dict[str, Any]:
                             file=str(src), key="src") from None
         return dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {loaded.split or "train": loaded}
     files = parquet_files(src)
+    for split, paths in files.items():
+        folders = sorted({str(p.parent.relative_to(src)) for p in paths}) if src.is_dir() else []
+        if len(folders) > 1 and not all(Path(f).name == split for f in folders):
+            raise UserError(f"the {split} parquet files lie in {len(folders)} folders ({', '.join(folders[:4])}): "
+                            "several configurations of one dataset?", file=str(src), key="src",
+                            hint="Give the folder of one configuration as SRC.")
     if not files:
         raise UserError("neither a save_to_disk folder (dataset_dict.json or state.json) nor parquet files.",
                         file=str(src), key="src", hint="Give a folder written by Dataset.save_to_disk, a folder "

@@ -96,10 +96,16 @@ def test_one_split_holds_out_a_stated_fraction_and_a_wrong_column_is_named(tmp_p
     assert result.exit_code == 2 and "picture" in result.output and "image, label" in result.output
 
 
-def test_not_a_dataset_is_exit_2_naming_the_folder(tmp_path):
+def test_not_a_dataset_or_two_configurations_are_exit_2_naming_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     result = prepare(tmp_path / "empty", tmp_path / "out")
     assert result.exit_code == 2 and str(tmp_path / "empty") in result.output and "parquet" in result.output
+    for config in ("coarse", "fine"):
+        (tmp_path / "hub" / config).mkdir(parents=True)
+        hf_split(1).to_parquet(str(tmp_path / "hub" / config / "train-00000-of-00001.parquet"))
+    result = prepare(tmp_path / "hub", tmp_path / "out")
+    assert result.exit_code == 2 and "coarse, fine" in result.output
+    assert prepare(tmp_path / "hub" / "fine", tmp_path / "out").exit_code == 0
 
 
 def test_string_labels_become_sorted_classes_and_a_named_val_split_is_used(tmp_path):

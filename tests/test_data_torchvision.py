@@ -95,3 +95,14 @@ def test_unknown_class_and_unknown_split_are_user_errors(tmp_path):
     root = ondisk.dtd(tmp_path / "root")
     result = prepare("DTD", root, tmp_path / "out", "--val-split", "holdout")
     assert result.exit_code == 2 and "val-split" in result.output and "Traceback" not in result.output
+
+
+def test_shards_are_the_same_bytes_whatever_the_number_of_processes(tmp_path):
+    root = ondisk.dtd(tmp_path / "root", per_split=3)
+    for workers in (1, 2):
+        result = prepare("DTD", root, tmp_path / f"w{workers}", "--shard-size", "2", "--workers", workers)
+        assert result.exit_code == 0, result.output
+    one, two = index(tmp_path / "w1"), index(tmp_path / "w2")
+    assert one["splits"] == two["splits"] and len(one["splits"]["train"]["shards"]) == 5
+    assert all((tmp_path / "w1" / s).read_bytes() == (tmp_path / "w2" / s).read_bytes()
+               for subset in one["splits"].values() for s in subset["shards"])

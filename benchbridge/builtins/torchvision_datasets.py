@@ -6,6 +6,7 @@ dataset. torchvision is imported only when a preparation runs."""
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import io
 import re
@@ -18,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchbridge.api import DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, OnProgress, UserError, hookimpl, \
-    write_dataset
+    write_dataset_parallel
 
 TRAIN_SPLITS = ("train", "trainval", "train-standard", "training")
 VAL_SPLITS = ("test", "val", "valid", "validation", "val-standard")
@@ -47,6 +48,8 @@ class TorchvisionOptions(BaseModel):
                              "enlarged); default: keep.")
     quality: int = Field(95, ge=1, le=100, description="JPEG quality of the stored images.")
     shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="Samples per shard.")
+    workers: int | None = Field(None, ge=1, description="Processes writing shards (default: every core); the "
+                                "shards are the same bytes whatever the number.")
     dataset_name: str | None = Field(None, description="Dataset name in dataset.json (default: NAME in lower case).")
 
 
@@ -246,13 +249,18 @@ def jpeg(image: Any, size: int | None, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def samples(parts: list[tuple[Any, list[int]]], options: TorchvisionOptions) -> Iterator[tuple[bytes, int]]:
-    """A subset's samples in a fixed shuffled order, as (JPEG, class index)."""
-    items = [(ds, i) for ds, indices in parts for i in indices]
-    for k in np.random.default_rng(ORDER_SEED).permutation(len(items)):
-        ds, i = items[k]
-        image, target = ds[i]
-        yield jpeg(image, options.size, options.quality), _target(target, type(ds).__name__)
+def write_order(parts: list[tuple[Any, list[int]]], first_part: int) -> list[tuple[int, int]]:
+    """A subset's samples as (part number, index in it), in the fixed shuffled order they are written in."""
+    items = [(first_part + p, i) for p, (_, indices) in enumerate(parts) for i in indices]
+    return [items[k] for k in np.random.default_rng(ORDER_SEED).permutation(len(items))]
+
+
+def make_samples(datasets: list[Any], size: int | None, quality: int,
+                 items: list[tuple[int, int]]) -> Iterator[tuple[bytes, int]]:
+    """The samples of one shard, as (JPEG, class index): runs in the process writing the shard."""
+    for part, i in items:
+        image, target = datasets[part][i]
+        yield jpeg(image, size, quality), _target(target, type(datasets[part]).__name__)
 
 
 class TorchvisionPreparation:
@@ -285,10 +293,13 @@ class TorchvisionPreparation:
         record = {"generator": "torchvision", "torchvision_class": cls.__name__,
                   "root": str(Path(options.root).expanduser().resolve()), "kwargs": _kwargs(options), **params,
                   "size": options.size, "quality": options.quality}
-        return write_dataset(Path(options.out).expanduser(), options.dataset_name or cls.__name__.lower(),
-                             [ClassInfo(i, n) for i, n in enumerate(names)],
-                             {s: samples(p, options) for s, p in parts.items()}, record,
-                             shard_size=options.shard_size, on_progress=on_progress)
+        objects = [ds for ds, _ in parts["train"] + parts["val"]]
+        items = {"train": write_order(parts["train"], 0), "val": write_order(parts["val"], len(parts["train"]))}
+        make = functools.partial(make_samples, objects, options.size, options.quality)
+        return write_dataset_parallel(Path(options.out).expanduser(), options.dataset_name or cls.__name__.lower(),
+                                      [ClassInfo(i, n) for i, n in enumerate(names)], items, make, record,
+                                      shard_size=options.shard_size, workers=options.workers,
+                                      on_progress=on_progress)
 
 
 def _subset_labels(ds: Any, indices: list[int]) -> list[int]:

@@ -3,6 +3,7 @@ image and label columns chosen by option, class names from the label's ClassLabe
 
 from __future__ import annotations
 
+import functools
 import io
 import shutil
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchbridge.api import DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, OnProgress, UserError, hookimpl, \
-    write_dataset
+    write_dataset_parallel
 from benchbridge_hf.reading import open_splits
 
 IMAGE_COLUMNS = ("image", "img", "pixel_values")
@@ -47,6 +48,8 @@ class HfOptions(BaseModel):
                              "default: keep (JPEGs are copied).")
     quality: int = Field(95, ge=1, le=100, description="JPEG quality of re-encoded images.")
     shard_size: int = Field(DEFAULT_SHARD_SIZE, ge=1, description="Samples per shard.")
+    workers: int | None = Field(None, ge=1, description="Processes writing shards (default: every core); the "
+                                "shards are the same bytes whatever the number.")
     name: str | None = Field(None, description="Dataset name (default: the SRC folder or file name).")
 
 
@@ -133,18 +136,29 @@ class Plan:
     def totals(self) -> dict[str, int]:
         return {subset: len(rows) for subset, (_, rows) in self.rows.items()}
 
-    def samples(self, subset: str, options: HfOptions) -> Iterator[tuple[bytes, int]]:
-        """A subset's samples in a fixed shuffled order, as (JPEG, class index); JPEGs kept as they are."""
+    def items(self, subset: str) -> list[tuple[str, int]]:
+        """A subset's samples as (split, row), in the fixed shuffled order they are written in."""
         split, rows = self.rows[subset]
-        table = self.splits[split].select_columns([self.image, self.label]).with_format("arrow")
-        order = [rows[i] for i in np.random.default_rng(ORDER_SEED).permutation(len(rows))]
-        for start in range(0, len(order), BATCH):
-            for row in table[order[start:start + BATCH]].to_pylist():
-                label = row[self.label]
-                if label not in self.index:
-                    raise UserError(f"label {label!r} of split '{split}' is not one of the {len(self.names)} "
-                                    "classes of the train split's label feature.", key="label_column")
-                yield jpeg(row[self.image], options), self.index[label]
+        return [(split, rows[i]) for i in np.random.default_rng(ORDER_SEED).permutation(len(rows))]
+
+    def make(self, options: HfOptions) -> functools.partial:
+        """The function that makes one shard's samples from its items (run by the process writing the shard)."""
+        tables = {s: ds.select_columns([self.image, self.label]).with_format("arrow") for s, ds in self.splits.items()}
+        return functools.partial(make_samples, tables, (self.image, self.label), self.index, options)
+
+
+def make_samples(tables: dict[str, Any], columns: tuple[str, str], index: dict[Any, int], options: HfOptions,
+                 items: list[tuple[str, int]]) -> Iterator[tuple[bytes, int]]:
+    """One shard's samples as (JPEG, class index); JPEGs kept as they are."""
+    image, label = columns
+    for start in range(0, len(items), BATCH):
+        batch = items[start:start + BATCH]
+        split = batch[0][0]  # a subset reads one split
+        for row in tables[split][[r for _, r in batch]].to_pylist():
+            if row[label] not in index:
+                raise UserError(f"label {row[label]!r} of split '{split}' is not one of the {len(index)} classes "
+                                "of the train split's label feature.", key="label_column")
+            yield jpeg(row[image], options), index[row[label]]
 
 
 def _bytes(value: Any) -> bytes | None:
@@ -194,10 +208,12 @@ class HfPreparation:
         try:
             plan = Plan(options)
             src = Path(options.src).expanduser()
-            return write_dataset(out, options.name or src.stem, [ClassInfo(i, n) for i, n in enumerate(plan.names)],
-                                 {s: plan.samples(s, options) for s in ("train", "val")},
-                                 {**plan.params, "size": options.size, "quality": options.quality},
-                                 shard_size=options.shard_size, on_progress=on_progress)
+            return write_dataset_parallel(out, options.name or src.stem,
+                                          [ClassInfo(i, n) for i, n in enumerate(plan.names)],
+                                          {s: plan.items(s) for s in ("train", "val")}, plan.make(options),
+                                          {**plan.params, "size": options.size, "quality": options.quality},
+                                          shard_size=options.shard_size, workers=options.workers,
+                                          on_progress=on_progress)
         finally:
             shutil.rmtree(out / CACHE, ignore_errors=True)
 

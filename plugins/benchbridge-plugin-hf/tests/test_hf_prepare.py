@@ -123,3 +123,14 @@ def test_string_labels_become_sorted_classes_and_a_named_val_split_is_used(tmp_p
     assert [c["name"] for c in meta["classes"]] == ["cat", "dog", "frog"]
     assert meta["prepare"]["val_split"] == "validation" and meta["splits"]["val"]["class_counts"] == [2, 2, 2]
     assert all(colour_class(jpeg) == cls for jpeg, cls in stored(tmp_path / "out", "val"))
+
+
+def test_shards_are_the_same_bytes_whatever_the_number_of_processes(tmp_path):
+    datasets.DatasetDict({"train": hf_split(4), "test": hf_split(2, offset=50)}).save_to_disk(str(tmp_path / "dd"))
+    for workers in (1, 2):
+        result = prepare(tmp_path / "dd", tmp_path / f"w{workers}", "--shard-size", "3", "--workers", workers)
+        assert result.exit_code == 0, result.output
+    one, two = index(tmp_path / "w1"), index(tmp_path / "w2")
+    assert one["splits"] == two["splits"] and len(one["splits"]["train"]["shards"]) == 4
+    assert all((tmp_path / "w1" / s).read_bytes() == (tmp_path / "w2" / s).read_bytes()
+               for subset in one["splits"].values() for s in subset["shards"])

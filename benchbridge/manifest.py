@@ -286,7 +286,7 @@ class ResolvedManifest:
     def _tasks(self) -> list[tuple[str, SourceSpec | TargetSpec]]:
         """Every trained source and every target, with its manifest key (e.g. "targets.2")."""
         return [(f"{kind}.{i}", spec) for kind in ("sources", "targets")
-                for i, spec in enumerate(getattr(self.raw, kind) or []) if getattr(spec, "checkpoint", None) is None]
+                for i, spec in enumerate(getattr(self.raw, kind) or []) if getattr(spec, "trained", True)]
 
     def _task_datasets(self) -> dict[str, tuple[registry.Entry, BaseModel]]:
         """Each trained source's and each target's dataset, its options validated (its own, else the manifest's)."""

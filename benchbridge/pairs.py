@@ -111,16 +111,29 @@ def checkpoints(m: ResolvedManifest) -> dict[str, Checkpoint]:
     """Every checkpoint source, its files hashed and checked against the model's blocks."""
     out = {}
     for i, spec in enumerate(m.raw.sources or []):
-        if spec.checkpoint is None:
+        if spec.trained:
             continue
         key = f"sources.{i}"
-        path = Path(spec.checkpoint).expanduser()
+        path = Path(spec.checkpoint).expanduser() if spec.checkpoint else pretrained_file(m, spec.pretrained, key)
         init = Path(spec.init).expanduser() if spec.init is not None else None
-        fmt = check_weights(m, path, f"{key}.checkpoint")
+        fmt = check_weights(m, path, f"{key}.checkpoint" if spec.checkpoint else f"{key}.pretrained")
         init_fmt = check_weights(m, init, f"{key}.init") if init is not None else None
         out[spec.name] = Checkpoint(spec.name, key, path, file_sha256(path), fmt,  # type: ignore[arg-type]
                                     init, file_sha256(init) if init else None, init_fmt)
     return out
+
+
+def pretrained_file(m: ResolvedManifest, tag: Any, key: str) -> Path:
+    """The local file of pretrained weights `tag`, found by the model plugin in its cache (never downloaded)."""
+    entry, opts = m.model
+    find = getattr(entry.obj, "pretrained_file", None)
+    if find is None:
+        raise UserError(f"model '{m.raw.model.name}' (plugin {entry.plugin}) finds no pretrained weights by name.",
+                        file=m.file, key=f"{key}.pretrained", hint="Give the weights file as `checkpoint:` instead.")
+    try:
+        return Path(find(m.raw.model.name, opts, str(tag)))
+    except UserError as exc:
+        raise UserError(exc.detail, file=m.file, key=f"{key}.pretrained", hint=exc.hint) from None
 
 
 def file_sha256(path: Path) -> str:

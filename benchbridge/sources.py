@@ -43,21 +43,26 @@ class SourceSpec(_Strict):
                                             "its network (e.g. {epochs: 30}); the rest is the manifest's.")
     checkpoint: Path | None = Field(None, description="A file of the model's weights (benchbridge's weights.pt, "
                                     "or the model plugin's own state dict, e.g. timm's): the source is not trained.")
+    pretrained: str | None = Field(None, description="Pretrained weights that the model plugin finds in its local "
+                                   "cache, e.g. resnet18.a1_in1k for model timm/resnet18 (the Hugging Face cache, "
+                                   "hub offline): a checkpoint source by another name; never downloaded.")
     init: Path | None = Field(None, description="Checkpoint source: the initialisation it was trained from (same "
                               "format), for the T-metric; default: a fresh draw from the model's initialiser.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "SourceSpec":
         trained = [k for k in ("dataset", "classes", "images_per_class", "training") if getattr(self, k) is not None]
-        if self.checkpoint is not None and trained:
+        if self.checkpoint is not None and self.pretrained is not None:
+            raise ValueError("give either checkpoint (a file) or pretrained (weights in the model's cache), not both")
+        if not self.trained and trained:
             raise ValueError(f"a checkpoint source is not trained: remove {', '.join(trained)}")
-        if self.init is not None and self.checkpoint is None:
+        if self.init is not None and self.trained:
             raise ValueError("'init' belongs to a checkpoint source (a trained source keeps its own)")
         return self
 
     @property
     def trained(self) -> bool:
-        return self.checkpoint is None
+        return self.checkpoint is None and self.pretrained is None
 
 
 class TargetSpec(_Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from click.testing import CliRunner
 
@@ -28,7 +30,9 @@ def test_prepare_without_a_name_lists_the_bundled_and_the_plugin_preparations(wi
     result = _run()
     assert result.exit_code == 0, result.output
     listed = {line.split("\t")[0]: line.split("\t")[1:] for line in result.stdout.splitlines()}
-    assert set(listed) == {"ex_colours", "imagefolder", "imagenet", "synthetic", "variant"}
+    plugin_packages = {"hf"} if importlib.util.find_spec("benchbridge_hf") else set()  # plugins/benchbridge-plugin-hf
+    assert set(listed) == {"ex_colours", "imagefolder", "imagenet", "synthetic", "torchvision", "variant"} | \
+        plugin_packages
     assert listed["ex_colours"] == ["prepare_example", "Flat colours, one per class."]
 
 

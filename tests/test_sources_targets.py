@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # (f8e89979...); they moved once since, when evaluation.batch_size (250 in the quickstart) left the ids (plan.NOT_IN_ID,
 # issue 21). The others were computed at 805c932 (two planners), before the planners became one, and are unchanged.
 # The CIFAR-10 manifests plan against a stand-in index of CIFAR-10's ten classes (`cifar10_index`): planning reads the
-# index, never an image.
+# index, never an image. pretrained-standard-targets (issue 27) plans against stand-ins of its five targets and a
+# Hugging Face cache whose resnet18.a1_in1k is a file of zeros (`standard_targets`): its ids hold that file's hash.
 PINNED = {
     "chen2022-many": (57, "d6a18faae0aa083f40d0e679afef338ac74cb6c0ee18726d7770bfc8b11d862e"),
     "chen2022-small": (217, "b01e10504c466bc0d33281bda006afdf4cdc8a026ac13370667e14765c417cf4"),
@@ -26,28 +27,50 @@ PINNED = {
     "quickstart": (46, "32acb5eb9fce446778884cf27743040bed494ea15471f9747e86aef05ba0e0fa"),
     "timm-resnet18-synthetic": (8, "b6e8d43570a7896c6ffa1abdee6fdf96659590bc5fb09a0d7280ba0113c7fc6e"),
     "timm-resnet50-imagenet": (49, "2b3b1443c3ae4a61ab06af7bf2cc9ee5e3b60757568f749bd79df7b4899f3907"),
+    "pretrained-standard-targets": (55, "8d56da02a4fe3271ade9b1c664aa0cdeb66600db692f8c19199612ab7b13526c"),
     "yosinski2014": (143, "3ffce585eb6c4d5d2a56e531a8993836683d33fbcc5a08a92633469ed8948147"),
 }
 
 
-def cifar10_index(folder: Path) -> None:
+def cifar10_index(folder: Path, attributes: dict | None = None) -> None:
     """A stand-in prepared CIFAR-10 at `folder`: its index (the ten classes and their domains, 5,000 training and
-    1,000 validation images each) and empty shard files; planning reads nothing more."""
+    1,000 validation images each) and empty shard files; planning reads nothing more. `attributes` (class name ->
+    attributes) makes it another dataset's stand-in."""
     import json
 
     import yaml
 
-    attributes = yaml.safe_load((ROOT / "manifests" / "cifar10-attributes.yaml").read_text())
+    if attributes is None:
+        attributes = yaml.safe_load((ROOT / "manifests" / "cifar10-attributes.yaml").read_text())
     folder.mkdir(parents=True)
     splits = {}
+    k = len(attributes)
     for subset, per_class in (("train", 5000), ("val", 1000)):
         (folder / f"{subset}-000000.tar").write_bytes(b"")
-        splits[subset] = {"shards": [f"{subset}-000000.tar"], "num_samples": 10 * per_class,
-                          "shard_counts": [10 * per_class], "class_counts": [per_class] * 10,
-                          "shard_class_counts": [[per_class] * 10]}
+        splits[subset] = {"shards": [f"{subset}-000000.tar"], "num_samples": k * per_class,
+                          "shard_counts": [k * per_class], "class_counts": [per_class] * k,
+                          "shard_class_counts": [[per_class] * k]}
     classes = [{"index": i, "name": name, "attributes": attrs} for i, (name, attrs) in enumerate(attributes.items())]
     (folder / "dataset.json").write_text(json.dumps({"format": "benchbridge-wds/1", "name": folder.name,
                                                      "classes": classes, "splits": splits, "prepare": {}}))
+
+
+STANDARD_TARGETS = {"cifar100": 100, "dtd": 47, "flowers102": 102, "pets": 37, "food101": 101}
+
+
+def standard_targets(root: Path, monkeypatch) -> None:
+    """Stand-ins for pretrained-standard-targets: the five targets' indexes under root/data (classes named by
+    number) and a Hugging Face cache holding resnet18.a1_in1k as a safetensors file of zeros (fixed content)."""
+    import huggingface_hub
+    import ondisk
+    import timm
+    import torch
+
+    for name, classes in STANDARD_TARGETS.items():
+        cifar10_index(root / "data" / name, {f"{name}-{i}": {} for i in range(classes)})
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(root / "hub"))
+    state = timm.create_model("resnet18", pretrained=False).state_dict()  # timm's own keys and shapes
+    ondisk.hf_model_cache(root / "hub", "timm/resnet18.a1_in1k", {k: torch.zeros_like(v) for k, v in state.items()})
 
 
 def test_every_shipped_manifest_is_pinned():
@@ -60,6 +83,9 @@ def test_existing_manifests_keep_their_run_ids(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the manifests' dataset paths are relative to the working directory
     for folder in ("cifar10", "cifar10-grey", "cifar10-16px"):
         cifar10_index(tmp_path / "data" / folder)
+    if name == "pretrained-standard-targets":
+        pytest.importorskip("benchbridge_timm")
+        standard_targets(tmp_path, monkeypatch)
     ids = sorted(r.id for r in make_plan(load_manifest(ROOT / "manifests" / f"{name}.yaml")))
     assert (len(ids), hashlib.sha256(",".join(ids).encode()).hexdigest()) == PINNED[name]
 

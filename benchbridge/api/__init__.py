@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
     from benchbridge.analyze.base import AnalysisPlugin, Context as AnalysisContext, FinetunedWeights, Series
     from benchbridge.data.ilsvrc import convert_imagenet, count_imagenet
     from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
+    from benchbridge.data.parallel_write import write_dataset_parallel
     from benchbridge.data.prepare import EncodingOptions
     from benchbridge.data.shard_files import DEFAULT_SHARD_SIZE, OnProgress, read_index, write_dataset
     from benchbridge.data.shard_files import open_dataset as open_shards
@@ -58,6 +59,7 @@ _public("benchbridge.models.network", "ModelPlugin", "Network")
 _public("benchbridge.data.source", "ClassInfo", "DatasetPlugin", "DatasetSource", "INDEX_FILE", "PreparationPlugin")
 _public("benchbridge.data.shard_files", "DEFAULT_SHARD_SIZE", "OnProgress", "read_index", "write_dataset",
         open_shards="open_dataset")
+_public("benchbridge.data.parallel_write", "write_dataset_parallel")
 _public("benchbridge.data.imagefolder", "convert_imagefolder", "count_images", "find_layout")
 _public("benchbridge.data.ilsvrc", "convert_imagenet", "count_imagenet")
 _public("benchbridge.data.prepare", "EncodingOptions")

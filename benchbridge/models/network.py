@@ -59,6 +59,9 @@ class ModelPlugin(Protocol):
 
     name: str  # a name, or a namespace ending in "/" (e.g. "timm/") that serves many names
     Options: type[BaseModel]
+    # Optional methods: `list_names(pattern) -> list[str]`, the names a namespace serves; and
+    # `pretrained_file(name, options, tag) -> Path`, the local file of the model's pretrained weights `tag` (a
+    # source's `pretrained: TAG`), never downloaded: a UserError naming every path looked for when it is absent.
 
     def create(self, name: str, options: Any, num_classes: int) -> Network: ...
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from benchbridge.api import Network, UserError, hookimpl
+from benchbridge_timm.pretrained import pretrained_file
 from benchbridge_timm.structure import Structure, analyse, assemble
 
 PREFIX = "timm/"
@@ -136,6 +137,11 @@ class TimmModels:
 
     def cut_points(self, name: str, options: TimmOptions) -> list[str]:
         return list(_meta(name, options.model_dump_json())[0].cut_points)
+
+    def pretrained_file(self, name: str, options: TimmOptions, tag: str) -> Path:
+        """The local file of timm's pretrained weights `tag` (e.g. resnet18.a1_in1k), from the Hugging Face cache;
+        never downloaded."""
+        return pretrained_file(_timm_name(name).split(".")[0], tag)  # timm/resnet18.a1_in1k: the arch resnet18
 
     def data_config(self, name: str, options: TimmOptions) -> dict[str, Any]:
         config = _meta(name, options.model_dump_json())[1]

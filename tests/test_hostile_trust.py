@@ -18,10 +18,13 @@ import torch
 import yaml
 from click.testing import CliRunner
 from PIL import Image
+from pydantic import BaseModel, ConfigDict
 
 from benchbridge.cli import main
+from benchbridge.data import dali
 from benchbridge.data.shard_files import write_dataset
 from benchbridge.data.source import ClassInfo
+from benchbridge.hookspecs import hookimpl
 
 MODEL = {"name": "alexnet", "options": {"input_size": 16, "width": 0.0625, "fc_width": 16}}
 
@@ -300,3 +303,90 @@ def test_a_run_on_a_locked_folder_is_refused_before_any_progress_bar(tmp_path):
     assert result.exit_code == 2, result.output
     assert "━" not in result.output and result.output.strip().startswith("Error:"), result.output  # no bar
     assert str(os.getpid()) in result.output  # names the holder
+
+
+# --- 3. the last partial batch is dropped -------------------------------------------------------------------------
+
+
+class _BNOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BatchNormModel:
+    """Test-only model with BatchNorm in its blocks (a ResNet's stem in small), served by the model plugin hook."""
+
+    name = "bn_test_model"
+    Options = _BNOptions
+
+    def create(self, name: str, options: _BNOptions, num_classes: int) -> Any:
+        from torch import nn
+
+        from benchbridge.models.network import Network
+
+        stem = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.BatchNorm1d(4))
+        return Network([("stem", stem), ("pool", pool)], nn.Linear(4, num_classes))
+
+    def cut_points(self, name: str, options: _BNOptions) -> list[str]:
+        return ["stem", "pool"]
+
+    def data_config(self, name: str, options: _BNOptions) -> dict[str, Any]:
+        return {"input_size": 12, "mean": (0.5,) * 3, "std": (0.25,) * 3, "augmentation": "paper"}
+
+
+class BatchNormPlugin:
+    @staticmethod
+    @hookimpl
+    def register_models(register: Any) -> None:
+        register(BatchNormModel())
+
+
+@pytest.fixture
+def bn_model(register_plugin):
+    register_plugin(BatchNormPlugin, "bn_test_model")
+
+
+def test_a_training_pass_drops_the_last_partial_batch_and_evaluation_keeps_it(tmp_path):
+    from benchbridge.data.loader import LoaderSpec, make_loader
+    from benchbridge.data.shard_files import open_dataset
+
+    source = open_dataset(shards(tmp_path / "d", train=[9, 8], val=[3, 2]))  # 17 = 4 x 4 + 1
+    for share in ({}, {"num_workers": 2}, {"cache": True}):
+        spec = LoaderSpec(split="train", classes=(0, 1), batch_size=4, train=True, seed=0, epoch=0, input_size=12,
+                          drop_last=True, **share)
+        loader = make_loader(source, spec)
+        assert [len(y) for _, y in loader] == [4, 4, 4, 4] and len(loader) == 4, share
+    spec = LoaderSpec(split="val", classes=(0, 1), batch_size=4, train=False, seed=0, epoch=0, input_size=12)
+    assert [len(y) for _, y in make_loader(source, spec)] == [4, 1]  # evaluation: every image
+
+
+@pytest.mark.skipif(not dali.available(), reason="NVIDIA DALI is not installed")
+def test_the_dali_pipeline_drops_the_last_partial_batch_too(tmp_path):
+    from benchbridge.data.loader import LoaderSpec
+    from benchbridge.data.shard_files import open_dataset
+
+    source = open_dataset(shards(tmp_path / "d", train=[9, 8], val=[3, 2]))
+    spec = LoaderSpec(split="train", classes=(0, 1), batch_size=4, train=True, seed=0, epoch=0, input_size=12,
+                      drop_last=True, device="cuda" if torch.cuda.is_available() else "cpu")
+    loader = dali.make_dali_loader(source, spec)
+    assert [len(y) for _, y in loader] == [4, 4, 4, 4] and len(loader) == 4
+
+
+def test_a_batchnorm_network_trains_when_an_epoch_leaves_one_image_over(tmp_path, bn_model):
+    """17 training images at batch 4 (N mod batch = 1): each epoch is 4 full steps, never a step on one image."""
+    data = shards(tmp_path / "d", train=[9, 8, 9, 8], val=[3] * 4)
+    path = manifest(tmp_path, data, model={"name": "bn_test_model"}, conditions=["baseA", "baseB"],
+                    training={"batch_size": 4, "epochs": 3, "lr": 0.01})
+    result = invoke("run", path)
+    assert result.exit_code in (0, 3), result.output  # 3: a network this small may not learn (it says so)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("metrics.json")]
+    assert len(records) == 2  # baseA and baseB
+    for r in records:
+        assert r["planned_iterations"] == r["iterations"] == 3 * 4
+        assert r["images_seen"] == 3 * 4 * 4  # every step on a full batch: the 17th image of each epoch dropped
+
+
+def test_a_batch_larger_than_the_training_images_is_refused(tmp_path):
+    data = shards(tmp_path / "d", train=[3] * 4, val=[2] * 4)
+    refused(invoke("run", manifest(tmp_path, data, training={"batch_size": 8, "epochs": 1})),
+            "training.batch_size", "batch_size 8 is larger than this run's 6 training images")

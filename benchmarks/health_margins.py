@@ -85,6 +85,11 @@ def _print_untrained(label: str, rows: list[tuple[float, float, float]], images:
     if band:
         print(f"  of those within the band: max top-1 {max(r[0] for r in band):.3f}, smallest p "
               f"{min(r[1] for r in band):.2g}")
+    neither = [r for r in rows if r not in band and r not in above]
+    if neither:
+        print(f"  of those in neither (caught by rule 1 alone): {sum(r[1] >= health.ALPHA for r in neither)} with "
+              f"p >= {health.ALPHA} (caught), {sum(r[1] < health.ALPHA for r in neither)} with p < {health.ALPHA} "
+              "(called ok)")
 
 
 def _quickstart_data() -> Path:
@@ -106,7 +111,7 @@ def learned(args: argparse.Namespace) -> None:
         "conditions": ["baseB"], "seeds": list(range(args.seeds)),
         "training": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "batch_size": 128,
                      "epochs": 15, "schedule": {"name": "step", "step_size": 9, "gamma": 0.1}},
-        "evaluation": {"best_k": 1, "batch_size": 250},
+        "evaluation": {"every": 1000000, "best_k": 1, "batch_size": 250},  # once, after training
         "data": {"augmentation": "paper"},
         "execution": {"device": "cpu", "threads": 1, "workers": 1, "cache_data": True, "on_unhealthy": "train"},
     }

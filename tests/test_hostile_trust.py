@@ -390,3 +390,32 @@ def test_a_batch_larger_than_the_training_images_is_refused(tmp_path):
     data = shards(tmp_path / "d", train=[3] * 4, val=[2] * 4)
     refused(invoke("run", manifest(tmp_path, data, training={"batch_size": 8, "epochs": 1})),
             "training.batch_size", "batch_size 8 is larger than this run's 6 training images")
+
+
+# --- 1. a network that learned is not called no_learning by the loss rules ----------------------------------------
+
+
+def test_a_top1_far_above_chance_overrules_a_loss_pinned_at_ln_c():
+    """The issue's target: top-1 0.170 on 500 images (p about 1e-6 against 1/10), training loss 2.297 over the last
+    12 iterations (within 2% of ln 10 = 2.303, with dropout and augmentation)."""
+    from benchbridge.execute import health
+
+    losses = [2.9] * 108 + [2.297 + 0.01 * (i % 3 - 1) for i in range(12)]
+    assert health.loss_at_chance(losses, 10) and health.chance_p_value(0.170, 500, 10) < health.LEARNED_ALPHA
+    assert health.no_learning(0.170, 500, 10, losses) is None
+    state, why = health.judge(None, 0.170, 500, 10, losses)
+    assert state == health.OK and why is not None and "far above chance" in why and "within 2% of ln 10" in why
+    # a top-1 only significant at 1% (0.138: p = 0.004) does not overrule it
+    assert "within 2% of ln 10" in health.no_learning(0.138, 500, 10, losses)
+
+
+def test_a_loss_stuck_above_ln_c_is_never_overruled_by_top1():
+    """lr 1e-9 keeps a random draw, whose top-1 can be far above chance: measured up to 0.220 on 500 images
+    (p = 2.6e-15) among 400 draws (README, Reliability); its loss above ln C still says no_learning."""
+    from benchbridge.execute import health
+
+    losses = [3.1 + 0.1 * (i % 4) for i in range(80)]  # 1.35-1.48 x ln 10
+    assert health.chance_p_value(0.220, 500, 10) < 1e-12
+    why = health.no_learning(0.220, 500, 10, losses)
+    assert why is not None and "above ln 10" in why
+    assert health.judge(None, 0.220, 500, 10, losses)[0] == health.NO_LEARNING

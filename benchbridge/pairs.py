@@ -9,6 +9,8 @@ the ids of the runs that copy from it by its content hash (`checkpoint_id`), nev
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -91,6 +93,12 @@ def tasks(m: ResolvedManifest) -> dict[str, Task]:
 
 
 def _classes(m: ResolvedManifest, key: str, spec: SourceSpec | TargetSpec, available: int) -> tuple[int, ...]:
+    if spec.classes is not None:
+        twice = sorted(c for c, k in Counter(spec.classes).items() if k > 1)
+        if twice:
+            raise UserError(f"class {'indices' if len(twice) > 1 else 'index'} {', '.join(map(str, twice))} "
+                            f"{'are' if len(twice) > 1 else 'is'} listed more than once.", file=m.file,
+                            key=f"{key}.classes", hint="List each class once.")
     classes = sorted(set(spec.classes)) if spec.classes is not None else list(range(available))
     bad = [c for c in classes if not 0 <= c < available]
     if bad:
@@ -144,8 +152,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+ACCEPTED = ("Give a state dict of tensors saved with torch.save (a .pt or .pth file; a dict under 'state_dict' or "
+            "'model' is unwrapped), or a .safetensors file.")
+
+
 def load_state(path: Path, key: str, file: str | None) -> dict[str, Any]:
-    """A state dict from a local file (.pt/.pth via torch.load with weights_only, or .safetensors)."""
+    """A state dict from a local file (.pt/.pth via torch.load with weights_only, or .safetensors), every tensor
+    finite; anything else is a UserError saying in words what the file is not."""
     import torch
 
     try:
@@ -156,14 +169,40 @@ def load_state(path: Path, key: str, file: str | None) -> dict[str, Any]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"cannot read '{path}' as a weights file ({type(exc).__name__}: {exc}).", file=file,
-                        key=key, hint="Give a state dict saved with torch.save (or a .safetensors file).") from None
+        raise UserError(f"cannot read '{path}' as a weights file: {unreadable(path, exc)}.", file=file, key=key,
+                        hint=ACCEPTED) from None
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"'{path}' does not hold a state dict (a mapping of names to tensors).", file=file, key=key)
+        raise UserError(f"'{path}' does not hold a state dict (a mapping of names to tensors).", file=file, key=key,
+                        hint=ACCEPTED)
+    for name, tensor in state.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise UserError(f"'{path}' holds non-finite weights: tensor '{name}' has {bad} NaN or infinite "
+                                f"value(s) of {tensor.numel()}; every run copying from it would diverge at once.",
+                                file=file, key=key, hint="Use a checkpoint saved before training diverged.")
     return state
+
+
+def unreadable(path: Path, exc: Exception) -> str:
+    """Why a weights file could not be read, in words (never torch's advice to load it unsafely)."""
+    import pickle
+
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    if isinstance(exc, pickle.UnpicklingError) and found:
+        return (f"it holds pickled Python objects ({found.group(1)}), not only tensors (e.g. a whole model saved "
+                "with torch.save(model)); benchbridge never unpickles them, since loading a pickle can run any code")
+    if isinstance(exc, FileNotFoundError):
+        return "it does not exist"
+    if isinstance(exc, (IsADirectoryError, PermissionError)):
+        return f"{exc.strerror or type(exc).__name__}"
+    if path.suffix == ".safetensors":
+        return "it is not a valid .safetensors file (damaged or another format)"
+    return ("it is neither a file torch.save wrote (a zip archive or a pickle of tensors) nor a .safetensors file: "
+            "its bytes are damaged, truncated or of another format")
 
 
 def check_weights(m: ResolvedManifest, path: Path, key: str) -> str:

@@ -8,7 +8,8 @@ split (seed 0) for each seed; KEY=VALUE overrides go to both (model.options.* an
 model.options.small_kernels=3). The loop reads
 the same shards with tarfile and PIL (the first k images of each class, in file order, as images_per_class does),
 decodes them once into a uint8 tensor, and trains with torch's SGD: a fresh permutation per epoch, the last partial
-batch kept, random 28px crop + mirror, ImageNet mean/std, centre crop for evaluation. The network is built by the
+batch dropped (as benchbridge does since issue 25), random 28px crop + mirror, ImageNet mean/std, centre crop for
+evaluation. The network is built by the
 same constructor (benchbridge's `alexnet`, seeded by the run's seed), so what differs is only the loop and the data
 path. Prints a table per half: mean, standard error, the difference and whether it lies within two standard errors.
 """
@@ -151,7 +152,7 @@ def plain_loop(job: tuple[Path, list[int], int, argparse.Namespace]) -> dict[str
     for _ in range(args.epochs):
         net.train()
         order = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), t["batch_size"]):
+        for i in range(0, len(x) - t["batch_size"] + 1, t["batch_size"]):  # the last partial batch dropped
             idx = order[i:i + t["batch_size"]]
             tops = torch.randint(0, side - size + 1, (len(idx), 2), generator=g)
             flips = torch.rand(len(idx), generator=g) < 0.5

@@ -54,7 +54,8 @@ def test_a_newer_schema_is_refused_naming_both_versions(grid_copy):
 def test_a_broken_record_names_the_field_and_schema_version(grid_copy, change, words):
     path = first_metrics(grid_copy)
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
-    with pytest.raises(UserError, match=f"schema version 1 .*{words}"):
+    with pytest.raises(UserError, match=f"no schema_version, so it was read as version 1; this benchbridge writes "
+                                        f"version {SCHEMA_VERSION}.*{words}"):
         read_record(path)
 
 

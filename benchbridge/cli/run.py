@@ -30,10 +30,19 @@ class RichEvents:
 
     def __init__(self, progress: Progress, pending: int) -> None:
         self.bar = progress
-        self.grid = progress.add_task("grid", total=pending)
+        self.pending = pending
+        self._grid: Any = None  # the grid's bar, shown at the first event (after the lock is taken)
         self.tasks: dict[str, Any] = {}  # run id -> its bar (parallel executors run several at once)
 
+    def grid(self) -> Any:
+        """The grid's bar; the first call starts the display (so a refused run shows none)."""
+        if self._grid is None:
+            self.bar.start()
+            self._grid = self.bar.add_task("grid", total=self.pending)
+        return self._grid
+
     def started(self, run: Run) -> None:
+        self.grid()
         label = f"{run.condition} n={run.n} {run.split} s{run.seed}"
         self.tasks[run.id] = self.bar.add_task(label, total=None)
 
@@ -47,7 +56,7 @@ class RichEvents:
         self.bar.console.print(
             f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {record.top1:.3f} "
             f"({record.wall_time_s:.1f}s){note}", highlight=False)
-        self.bar.advance(self.grid)
+        self.bar.advance(self.grid())
 
     def damaged(self, run: Run, why: str) -> None:
         say("warning:", "yellow", f"run {run.id} ({run.condition} n={run.n} {run.split}): its metrics.json was "
@@ -56,7 +65,7 @@ class RichEvents:
     def blocked(self, run: Run, record: dict[str, Any]) -> None:
         self.bar.console.print(f"{run.id} {run.condition:>13} n={run.n} {run.split}: not trained, blocked by "
                                f"{record['blocked_by']} ({record.get('health')})", highlight=False)
-        self.bar.advance(self.grid)
+        self.bar.advance(self.grid())
 
 
 @click.command()
@@ -82,12 +91,15 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
         execute_plan(m, runs)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=False) as progress:
-        try:
-            job = execute_plan(m, runs, RichEvents(progress, len(runs)))
-        except Preempted as exc:
-            say("stopped:", "yellow", str(exc))
-            sys.exit(128 + exc.signum)
+    progress = Progress(*columns, console=err_console, transient=False)  # started by the first event
+    try:
+        job = execute_plan(m, runs, RichEvents(progress, len(runs)))
+    except Preempted as exc:
+        progress.stop()
+        say("stopped:", "yellow", str(exc))
+        sys.exit(128 + exc.signum)
+    finally:
+        progress.stop()
     if as_json:
         print_json(_results_json(load_results(job.output_dir)))
     else:

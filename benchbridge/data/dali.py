@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,7 +31,7 @@ from benchbridge.data.augment import CROP_PCT, RATIO, SCALE
 from benchbridge.data.source import DatasetSource
 from benchbridge.data.epoch_plan import (
     EpochSetup, Span, admit, mix_seed, plan_epoch, rank_samples, setup_epoch)
-from benchbridge.data.loader_spec import LoaderSpec
+from benchbridge.data.loader_spec import LoaderSpec, drop_partial_last
 from benchbridge.data.reading import ShardCheck
 from benchbridge.data.shard_files import iter_tar_entries
 from benchbridge.errors import UserError
@@ -117,8 +118,11 @@ class DaliLoader:
         self.label_map = label_map
         self.skipped = 0
         self.decoded = 0
+        self.drop_last = False  # the last batch is not yielded when it is partial, as in the torch loader
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -128,6 +132,9 @@ class DaliLoader:
             return
         it = DALIGenericIterator([self.pipe], ["x", "cls"], reader_name="reader",
                                  last_batch_policy=LastBatchPolicy.PARTIAL, auto_reset=False)
+        yield from drop_partial_last(self._batches(it), self.batch_size) if self.drop_last else self._batches(it)
+
+    def _batches(self, it: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for out in it:
             x, cls = out[0]["x"], out[0]["cls"].to(torch.int64).cpu()
             digits = torch.where(cls > 0, cls - 48, torch.zeros_like(cls))
@@ -164,6 +171,7 @@ def make_dali_loader(source: DatasetSource, spec: LoaderSpec, index_dir: Path | 
     pipe = _pipeline(paths, indexes, spec, dev, mix_seed(spec.seed, spec.epoch, spec.rank, 4) % (2**31)) \
         if paths else None
     loader = DaliLoader(pipe, num, spec.batch_size, label_map)
+    loader.drop_last = spec.drop_last
     loader.skipped = skipped
     if index_dir is None:  # a loader per epoch: its temporary index files go with it
         weakref.finalize(loader, shutil.rmtree, folder, True)

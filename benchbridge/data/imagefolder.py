@@ -73,6 +73,17 @@ def _images(split_dir: Path, classes: list[str]) -> Files:
     return shuffled(found)
 
 
+def _refuse_empty(folder: Path, classes: list[str], found: set[int], word: str) -> None:
+    """A class with no images in `folder` would be trained or evaluated on nothing: a UserError naming it."""
+    empty = [name for i, name in enumerate(classes) if i not in found]
+    if empty:
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise UserError(f"class(es) {shown} have no {word} images (no image files in {folder}/<class>/).",
+                        file=str(folder), hint="Add images to those class folders, or remove the class from both "
+                        f"train/ and {folder.name}/; image files end in one of: "
+                        f"{', '.join(sorted(IMAGE_SUFFIXES))}.")
+
+
 def to_jpeg(path: Path, size: int | None) -> bytes:
     """The file's bytes when it is a JPEG and no resize is asked; else decoded, resized, re-encoded as JPEG."""
     return encode_file(path, Encoding(size=size, quality=JPEG_QUALITY))
@@ -99,6 +110,8 @@ def convert_imagefolder(  # noqa: PLR0913 -- keyword-only, one per flag of `benc
     if not files["train"]:
         raise UserError("no image files in the train class folders.", file=str(train),
                         hint=f"Image files end in one of: {', '.join(sorted(IMAGE_SUFFIXES))}.")
+    for split, folder, word in (("train", train, "training"), ("val", val, "validation")):
+        _refuse_empty(folder, classes, {label for _, label in files[split]}, word)
     params: dict[str, Any] = {"generator": "imagefolder", "source": str(src.resolve()), "val_folder": val.name,
                               "attributes": str(Path(attributes).resolve()) if attributes else None}
     return prepare_files(out, name or src.resolve().name, infos, files, params, shard_size=shard_size,

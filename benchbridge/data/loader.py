@@ -1,7 +1,8 @@
 """Batches from a prepared dataset: a WebDataset pipeline that filters classes before decoding.
 
 Training: seeded shard shuffle and sample shuffle buffer (deterministic per (seed, epoch)), augmentation preset
-(see `augment`). Evaluation: every sample once, in file order, centre crop, last partial batch kept. Several ranks
+(see `augment`), the last partial batch dropped with `drop_last` (the trainer sets it). Evaluation: every sample
+once, in file order, centre crop, last partial batch kept. Several ranks
 and workers share one epoch plan (see `epoch_plan`). The parts: `loader_spec` (what to read), `epoch_plan` (which
 samples, from the index), `reading` (tar shards), `decoding` (CPU or batched device decode), `image_cache`,
 `collate`; this module assembles them.
@@ -27,7 +28,7 @@ from benchbridge.data.source import DatasetSource
 from benchbridge.data.collate import Collate, batches
 from benchbridge.data.decoding import Batch, CpuDecode, GpuDecode, raw
 from benchbridge.data.epoch_plan import EpochSetup, count_samples, mix_seed, rank_samples, setup_epoch
-from benchbridge.data.loader_spec import LoaderSpec
+from benchbridge.data.loader_spec import LoaderSpec, drop_partial_last
 from benchbridge.data.reading import Counters, PlanSource, SampleReader
 from benchbridge.errors import UserError
 
@@ -50,6 +51,7 @@ class ShardLoader:
         self.num_batches = num_batches
         self.skipped = 0
         self.decoded = 0
+        self.drop_last = False  # the last batch is not yielded when it is partial
 
     def __len__(self) -> int:
         """Batches per pass (exact unless corrupt samples are skipped)."""
@@ -57,6 +59,12 @@ class ShardLoader:
 
     def __iter__(self) -> Iterator[Batch]:
         self.skipped = self.decoded = 0
+        if self.drop_last:
+            yield from drop_partial_last(self._batches(), self.batch_size)
+        else:
+            yield from self._batches()
+
+    def _batches(self) -> Iterator[Batch]:
         if self.num_workers == 0:
             items: Iterable = self.pipeline
         else:
@@ -102,8 +110,10 @@ def make_loader(source: DatasetSource, spec: LoaderSpec) -> ShardLoader:
                            mix_seed(spec.seed, spec.epoch, spec.rank, 1), spec.skip_corrupt, counters)
         stages += [decode, batches(spec.batch_size, Collate(spec.mean, spec.std), counters)]
     per_rank = rank_samples(setup.total, spec.rank, spec.world_size, spec.train)
-    return ShardLoader(wds.DataPipeline(*stages), per_rank, spec.batch_size, spec.num_workers, gpu,
-                       math.ceil(per_rank / spec.batch_size))
+    loader = ShardLoader(wds.DataPipeline(*stages), per_rank, spec.batch_size, spec.num_workers, gpu,
+                         spec.batches(per_rank))
+    loader.drop_last = spec.drop_last
+    return loader
 
 
 def _cached(source: DatasetSource, spec: LoaderSpec, setup: EpochSetup, reader: SampleReader) -> list[Any]:

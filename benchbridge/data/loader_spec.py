@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -11,6 +14,7 @@ from benchbridge.data.augment import PRESETS
 
 SHUFFLE_BUFFER = 2000
 Keep = Callable[[str, int], bool]
+B = TypeVar("B", bound=tuple)
 """A hashable sample filter: (sample key, original class) -> kept (e.g. `data.holdout.Holdout`)."""
 
 
@@ -26,7 +30,8 @@ class LoaderSpec:
     Where: this process is `rank` of `world_size`, with `num_workers` DataLoader workers (the DALI pipeline: that
     many threads, at least one); `cache` keeps decoded images in memory (one process, no workers); `decode` is
     "cpu" or "gpu" (torchvision.io.decode_jpeg on `device`); `skip_corrupt` skips and counts bad samples and short
-    shards instead of stopping.
+    shards instead of stopping. `drop_last`: the pass ends with its last full batch (training drops the partial
+    one, as common PyTorch recipes do: no step on a few images, no BatchNorm step on one).
     """
 
     split: str
@@ -49,6 +54,11 @@ class LoaderSpec:
     device: torch.device | str | None = None
     skip_corrupt: bool = False
     shuffle_buffer: int = SHUFFLE_BUFFER
+    drop_last: bool = False
+
+    def batches(self, samples: int) -> int:
+        """Batches in a pass over `samples` samples: the last partial one is dropped with `drop_last`."""
+        return samples // self.batch_size if self.drop_last else math.ceil(samples / self.batch_size)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the sequences callers pass to tuples once
@@ -67,3 +77,15 @@ class LoaderSpec:
     def per_class(self) -> int | None:
         """The first-k cap per class: `images_per_class` when training, else none."""
         return self.images_per_class if self.train else None
+
+
+def drop_partial_last(batches: Iterator[B], batch_size: int) -> Iterator[B]:
+    """`batches` ((images, labels) pairs) but the last one when it holds fewer than `batch_size` images: one batch
+    of look-ahead, so a short batch in the middle (a corrupt sample skipped) is still yielded."""
+    held = None
+    for batch in batches:
+        if held is not None:
+            yield held
+        held = batch
+    if held is not None and len(held[1]) == batch_size:
+        yield held

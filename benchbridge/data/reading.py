@@ -24,7 +24,7 @@ from webdataset.tariterators import group_by_keys
 from benchbridge.data.source import INDEX_FILE
 from benchbridge.data.epoch_plan import EpochSetup, Span, admit, plan_epoch
 from benchbridge.data.loader_spec import Keep
-from benchbridge.data.shard_files import iter_tar_members
+from benchbridge.data.shard_files import iter_tar_members, tar_error_in_words
 from benchbridge.errors import UserError
 
 
@@ -77,7 +77,8 @@ class ShardCheck:
             listed = f" (the dataset's {INDEX_FILE} lists {want} samples in it)" if want is not None else ""
             if isinstance(exc, FileNotFoundError):
                 raise UserError(f"shard {Path(url).name} is missing{listed}.", file=url, hint=_HINT) from None
-            raise UserError(f"cannot read shard {Path(url).name}{listed}: {exc}.", file=url, hint=_HINT) from None
+            raise UserError(f"cannot read shard {Path(url).name}{listed}: {tar_error_in_words(exc)}.", file=url,
+                            hint=_HINT) from None
         if want is None:
             return 1  # an index without per-shard counts: one unreadable shard
         return max(0, want - read) if owner else 0

@@ -96,6 +96,21 @@ def finish_dataset(out: Path, name: str, classes: list[ClassInfo], splits: dict[
     return DatasetSource.load(out, name)
 
 
+_DUPLICATE = re.compile(r"(\S+): duplicate file name in tar file (\S+)")
+
+
+def tar_error_in_words(exc: Exception) -> str:
+    """Why reading a shard failed, in words (webdataset raises some errors with a tuple of arguments)."""
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    dup = _DUPLICATE.match(text)
+    if dup:
+        name = dup.group(1)
+        key = name.split(".", 1)[0]
+        return (f"two samples share the key '{key}' (its member {name} occurs twice; each sample's files "
+                "need a key of their own)")
+    return text
+
+
 def write_dataset(out: Path, name: str, classes: list[ClassInfo], samples: Mapping[str, Iterable[Sample]],
                   prepare_params: dict[str, Any], shard_size: int = DEFAULT_SHARD_SIZE,
                   on_progress: OnProgress | None = None) -> DatasetSource:

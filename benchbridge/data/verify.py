@@ -12,7 +12,7 @@ from PIL import Image
 from webdataset.tariterators import group_by_keys
 
 from benchbridge.data.source import DatasetSource
-from benchbridge.data.shard_files import iter_tar_members
+from benchbridge.data.shard_files import iter_tar_members, tar_error_in_words
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def verify_shard(split: str, path: str, expected: int, num_classes: int) -> Shar
                 if why:
                     report.problems.append(Problem(name, str(sample.get("__key__")), why))
     except (OSError, ValueError) as exc:
-        report.problems.append(Problem(name, None, f"unreadable after {report.samples} samples ({exc})"))
+        report.problems.append(Problem(name, None, f"unreadable after {report.samples} samples: "
+                                                f"{tar_error_in_words(exc)}"))
     if expected >= 0 and report.samples != expected and not any(p.key is None for p in report.problems):
         report.problems.append(Problem(name, None, f"{report.samples} samples, the index says {expected}"))
     return report

@@ -15,6 +15,7 @@ from benchbridge.data.augment import resolve_preset
 from benchbridge.data.source import DatasetSource
 from benchbridge.data.shard_files import iter_tar_members
 from benchbridge.errors import UserError, within
+from benchbridge.execute.data_checks import check_task_data
 from benchbridge.manifest import ResolvedManifest
 from benchbridge.plan import Run, checkpoint_id
 from benchbridge.results import record_by_id
@@ -53,6 +54,7 @@ def open_dataset(m: ResolvedManifest, task: str | None) -> DatasetSource:
 def prepare_sources(m: ResolvedManifest, plan: list[Run], out: Path) -> None:
     """Before any run trains: refuse targets whose images the network cannot take, and write every checkpoint
     source the plan copies from into its run folder (weights.pt, init.pt, source.json)."""
+    check_task_data(m, plan, lambda task: open_dataset(m, task))
     check_inputs(m, plan)
     used = {r.source for r in plan if r.source}
     for ckpt in pairs.checkpoints(m).values():

@@ -76,12 +76,15 @@ class Trainer:
         if self.e.holdout:
             # about: chosen by key hash, estimated as the loader does
             n_train = self.n_train = max(1, round(n_train * Holdout(self.e.holdout, False).expected_fraction))
-        self.iters_per_epoch = max(1, math.ceil(n_train / self.t.batch_size))
+        self.world = distributed.world_size()
+        # each rank reads ceil(n / world) images an epoch, in full batches of batch_size / world: the last partial
+        # batch is dropped (docs/fidelity.md)
+        self.iters_per_epoch = math.ceil(n_train / self.world) // max(1, self.t.batch_size // self.world)
+        self._check_batches()
         self.total = self.t.iterations or self.t.epochs * self.iters_per_epoch  # type: ignore[operator]
         self.log = TrainLog()
         self.rate = LearningRate(self.t, self.total, self.iters_per_epoch)
         self.watch = HealthWatch(len(run.train_classes), self.total, self.t.abort_if_no_learning, frozen=0)
-        self.world = distributed.world_size()
         self.ckpt_path = checkpoint.path_of(setup.output_dir, run.id)
         self.stop = checkpoint.StopFlag()
         self.stop_reason = "budget"  # why training ended: budget, plateau, diverged or no_learning
@@ -105,7 +108,7 @@ class Trainer:
                           augmentation=resolve_preset(self.d.augmentation, self.data_config),
                           images_per_class=self.d.images_per_class, keep=keep, rank=distributed.rank(),
                           world_size=self.world, num_workers=ex.num_workers, cache=ex.cache_data, decode=decode,
-                          device=self.setup.device, skip_corrupt=self.d.skip_corrupt)
+                          device=self.setup.device, skip_corrupt=self.d.skip_corrupt, drop_last=train)
         if self._pipeline() == "dali":  # num_workers: DALI's threads (at least one)
             return self._counting(make_dali_loader(self.setup.dataset, spec))
         return self._counting(make_loader(self.setup.dataset, spec))  # uint8 batches: normalised on the device
@@ -133,7 +136,6 @@ class Trainer:
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
         net, groups = build_network(self.run, self.setup)
         self.watch.frozen = net.frozen_prefix
-        self._check_batches(net)
         opt = make_optimizer(groups, self.t)
         ls = self._restore(net, opt)
         model = self._wrap(net)
@@ -145,19 +147,18 @@ class Trainer:
                 self._evaluate(net, ls)
         return net, self._record(net, ls, ls.wall_s + time.perf_counter() - start)
 
-    def _check_batches(self, net: Network) -> None:
-        """The global batch must split evenly over the ranks; BatchNorm cannot train on one image: refuse a
-        recipe whose epochs end with a batch of one on a rank."""
+    def _check_batches(self) -> None:
+        """The global batch must split evenly over the ranks, and an epoch must hold one full batch (the last
+        partial batch of every epoch is dropped)."""
         check_batch_split(self.t.batch_size, self.world, self.setup.manifest.file)
-        per_rank, batch = math.ceil(self.n_train / self.world), self.t.batch_size // self.world
-        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
-        if has_bn and batch > 1 and per_rank % batch == 1:
+        if self.iters_per_epoch == 0:
             raise UserError(
-                f"every epoch of this run would end with a batch of one image ({self.n_train} training images, "
-                f"batch_size {self.t.batch_size} over {self.world} process(es)), and the model's BatchNorm layers "
-                "cannot train on one image.",
+                f"batch_size {self.t.batch_size} is larger than this run's {self.n_train} training images"
+                + (f" over {self.world} processes" if self.world > 1 else "") + ": an epoch holds no full batch "
+                "(the last partial batch of every epoch is dropped).",
                 file=self.setup.manifest.file, key="training.batch_size",
-                hint="Choose a batch_size that leaves more than one image over, or change data.images_per_class.")
+                hint="Choose a batch_size of at most the training images (of the smallest task), or train on more "
+                     "images (data.images_per_class).")
 
     def _loop(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
               start: float) -> None:

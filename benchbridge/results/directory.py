@@ -102,15 +102,16 @@ def unhealthy(results: list[Result]) -> list[Result]:
 
 
 def set_aside_damaged(out: Path, plan: list[Run]) -> list[tuple[Run, str]]:
-    """Rename every metrics.json whose bytes are not a JSON object to metrics.json.damaged (its run is then not
-    finished, and trains again); a readable record that is not valid stays, for the user to look at."""
+    """Rename every damaged metrics.json (not a JSON object, or not a valid record of a schema version this
+    benchbridge reads) to metrics.json.damaged (its run is then not finished, and trains again); a record of a
+    newer schema version stays, for a newer benchbridge."""
     found = []
     for run in plan:
         path = store.run_dir(out, run.id) / store.METRICS_FILE
         if not path.is_file():
             continue
         try:
-            read_record(path)
+            read_record(path, defaults={"split_kind": run.split_kind, "source": run.source})  # as record_of reads
         except BrokenRecord as exc:
             if exc.damaged:
                 os.replace(path, path.with_name(path.name + DAMAGED_SUFFIX))

@@ -126,13 +126,15 @@ def parse_record(data: dict[str, Any], file: str | Path, defaults: dict[str, Any
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise UserError(f"this run's record has schema version {version}; this benchbridge reads versions 1 to "
                         f"{SCHEMA_VERSION}.", file=str(file), hint="Upgrade benchbridge to read it.")
+    stated = f"of schema version {version}" if "schema_version" in data else (
+        f"(it has no schema_version, so it was read as version 1; this benchbridge writes version {SCHEMA_VERSION})")
     if version == 1:
         data = {**(defaults or {}), **data, "schema_version": SCHEMA_VERSION}
     try:
         return RunRecord.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        raise UserError(f"not a valid run record of schema version {version} ({problems}).", file=str(file),
+        raise UserError(f"not a valid run record {stated}: {problems}.", file=str(file),
                         hint="Was it written by another tool, or edited? Delete it to train the run again.") from None
 
 
@@ -149,8 +151,9 @@ RETRAIN_HINT = ("`benchbridge run` with the same manifest trains this run again 
 
 class BrokenRecord(UserError):
     """A metrics.json that cannot be read as a run record. `damaged`: its bytes are not a JSON object (a disk error,
-    a bad copy), so `benchbridge run` sets it aside and trains the run again; otherwise it is JSON that is not a
-    valid record (edited, or written by another tool) and is left for the user to delete."""
+    a bad copy) or not a valid record of a schema version this benchbridge reads (edited, another tool), so
+    `benchbridge run` sets it aside and trains the run again; otherwise it is a record of a newer schema version,
+    left for a newer benchbridge."""
 
     def __init__(self, message: str, *, file: str, damaged: bool, hint: str | None = None) -> None:
         super().__init__(message, file=file, hint=hint)
@@ -176,5 +179,10 @@ def read_record(path: Path, defaults: dict[str, Any] | None = None) -> RunRecord
     try:
         return parse_record(data, path, defaults)
     except UserError as exc:
-        raise BrokenRecord(exc.detail, file=str(path), damaged=False, hint=exc.hint) from None
+        version = data.get("schema_version", 1)
+        readable = not (isinstance(version, int) and version > SCHEMA_VERSION)
+        # a version this benchbridge reads, of the wrong shape: damaged like any other (set aside, trained again);
+        # a newer version is left for a newer benchbridge
+        raise BrokenRecord(exc.detail, file=str(path), damaged=readable,
+                           hint=RETRAIN_HINT if readable else exc.hint) from None
 

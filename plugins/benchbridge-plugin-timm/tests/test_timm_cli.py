@@ -46,8 +46,9 @@ def test_timm_manifests_validate_and_plan(manifest):
     assert any(r["condition"] == "AnB" for r in runs)
 
 
-def test_an_epoch_ending_in_a_one_image_batch_is_refused_for_batchnorm_models(tmp_path):
-    """10 training images in batches of 3 leave one image over: BatchNorm cannot train on it."""
+def test_an_epoch_ending_in_a_one_image_batch_trains_on_full_batches_only(tmp_path):
+    """10 training images in batches of 3 leave one image over: BatchNorm cannot train on it, and the last partial
+    batch of every epoch is dropped (docs/fidelity.md), so each epoch is 3 steps of 3 images."""
     manifest = tmp_path / "bn.yaml"
     manifest.write_text(yaml.safe_dump({
         "name": "bn", "output_dir": str(tmp_path / "out"),
@@ -55,8 +56,12 @@ def test_an_epoch_ending_in_a_one_image_batch_is_refused_for_batchnorm_models(tm
                                                      "val_per_class": 2, "root": str(tmp_path / "data")}},
         "model": {"name": "timm/resnet18", "options": {"input_size": 16}},
         "splits": [{"name": "random"}], "conditions": ["AnB"], "layers": [1],
-        "training": {"batch_size": 3, "epochs": 1}, "execution": {"device": "cpu", "threads": 1},
+        "training": {"batch_size": 3, "epochs": 1},
+        "execution": {"device": "cpu", "threads": 1, "on_unhealthy": "train"},
     }))
     result = CliRunner().invoke(main, ["run", str(manifest)])
-    assert result.exit_code == 2, result.output
-    assert "training.batch_size" in result.output and "batch of one image" in result.output
+    assert result.exit_code in (0, 3), result.output  # 3: a network this small may not learn (it says so)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("metrics.json")]
+    assert len(records) == 3  # baseA, baseB, AnB
+    for r in records:
+        assert r["iterations"] == 3 and r["images_seen"] == 9

@@ -262,6 +262,7 @@ class ResolvedManifest:
 
     def _conditions(self, refs: list[ConditionRef], key: str) -> list[tuple[Condition, BaseModel]]:
         out = []
+        self._check_names(refs, key)
         for i, ref in enumerate(refs):
             if isinstance(ref, str):
                 if ref in BASE_CONDITIONS:
@@ -278,6 +279,22 @@ class ResolvedManifest:
             opts = registry.validate_options(entry, ref.options, key=f"{key}.{i}.options", file=self.file)
             out.append((ref, opts))
         return out
+
+    def _check_names(self, refs: list[ConditionRef], key: str) -> None:
+        """A condition's name labels its runs in tables and figures: one name, one definition."""
+        seen: dict[str, int] = {}
+        for i, ref in enumerate(refs):
+            name = ref if isinstance(ref, str) else ref.name
+            builtin = BUILTIN_CONDITIONS.get(name)
+            if isinstance(ref, Condition) and (name in BASE_CONDITIONS or (builtin is not None and ref != builtin)):
+                raise UserError(f"condition '{name}' is a built-in condition's name with another definition: its runs "
+                                "would be labelled as the paper's.", file=self.file, key=f"{key}.{i}.name",
+                                hint="Give it a name of its own (e.g. surgical-3), or write the built-in by name.")
+            if name in seen:
+                raise UserError(f"condition '{name}' is listed twice ({key}.{seen[name]} and {key}.{i}); a name labels "
+                                "one condition in tables and figures.", file=self.file, key=f"{key}.{i}.name",
+                                hint="Give each condition its own name, e.g. surgical-3 and surgical-5.")
+            seen[name] = i
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles (for worker processes and cluster jobs) as its resolved dict, validated again once on load."""

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # index, never an image.
 PINNED = {
     "chen2022-small": (217, "b01e10504c466bc0d33281bda006afdf4cdc8a026ac13370667e14765c417cf4"),
+    # computed when it was added (issue 26): chen2022-small with equal epochs per target; its source is chen2022-small's
+    "chen2022-small-epochs": (217, "8d0817e0d5da29578c9c2234ed5b8a65517c3a0769f66c7e5e56e2bd03cdf995"),
     "cifar10-analytics": (60, "714a4dd3251b9c2cfdd6d2b1fca31dc01022a90e98547fce4495f795f2795657"),
     "cifar10-converged": (40, "ca0622317b2bf23cca978e63a727019718412e6191dc33ad11a7c7557ecdaa0a"),
     "cifar10-smallnet": (2, "1e97ed885c1dfca2c7b41ac8b06f8ea250c6bf24c9c9f8da09c9234b38c7939b"),

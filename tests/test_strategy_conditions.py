@@ -69,7 +69,7 @@ def test_a_condition_name_labels_one_definition(conditions, key, tmp_path):
 
 @pytest.mark.slow
 def test_tables_label_the_runs_by_the_condition_name(tmp_path):
-    data = pair_manifest(tmp_path, conditions=["baseA", "baseB", SURGICAL[0],
+    data = pair_manifest(tmp_path, conditions=["baseA", "baseB", "AnB+", SURGICAL[0],
                                                {"name": "lp-ft", "source": "A", "strategy": "lp_ft"}], layers=[3])
     path = write(tmp_path, data)
     result = CliRunner().invoke(main, ["run", str(path)])
@@ -78,3 +78,6 @@ def test_tables_label_the_runs_by_the_condition_name(tmp_path):
     assert result.exit_code == 0, result.output
     text = (tmp_path / "out" / "report" / "report.md").read_text()
     assert "| surgical-3 |" in text and "| lp-ft |" in text
+    section = text.split("### Strategies relative to fine-tuning")[1]  # report.strategies, hooked into the report
+    assert "| strategy | src->near | src->far |" in section and "| surgical-3 |" in section
+    assert (tmp_path / "out" / "report" / "figures" / "strategies.png").is_file()

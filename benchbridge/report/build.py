@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from benchbridge import registry
-from benchbridge.report import analysis, convergence, figures, findings, many_targets, tables
+from benchbridge.report import analysis, convergence, figures, findings, many_targets, strategies, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
@@ -31,6 +31,7 @@ class GridReport:
     analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
     health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
     pairs: dict[str, Any] | None = None  # sources and targets: per-target tables and gains (None for splits)
+    strategies: dict[str, Any] | None = None  # strategies relative to fine-tuning (report.strategies), if any
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -43,7 +44,7 @@ class GridReport:
                 "analysis": None if self.analysis is None else {k: self.analysis[k]
                                                                 for k in ("questions", "cost", "figure")},
 
-                "health": self.health, "pairs": self.pairs}
+                "health": self.health, "pairs": self.pairs, "strategies": self.strategies}
 
 
 @dataclass
@@ -71,7 +72,8 @@ def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
                       analysis=analysis.load(grid.path), health=tables.health(grid),
-                      pairs=many_targets.summary(grid) if many_targets.is_pair_grid(grid) else None)
+                      pairs=many_targets.summary(grid) if many_targets.is_pair_grid(grid) else None,
+                      strategies=strategies.summary(grid))
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
@@ -90,6 +92,8 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
             else:  # the paper's Figures 2 and 3 are about splits: the many-target figure instead
                 drawn = [many_targets.many_target_figure(g.grid, sub), figures.convergence_figure(g.grid, sub)]
                 g.figures = [f for f in drawn if f is not None]
+            if g.strategies is not None and (fig := strategies.figure(g.strategies, sub)) is not None:
+                g.figures.append(fig)
         if compare:
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)
             report.figures = [fig] if fig else []

@@ -13,7 +13,7 @@ from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_sources_targets import pair_manifest, write  # noqa: E402
+from test_sources_targets import ROOT, cifar10_index, pair_manifest, write  # noqa: E402
 
 SURGICAL = [{"name": f"surgical-{b}", "source": "A", "strategy": "surgical", "options": {"block": b}}
             for b in (3, 5)]
@@ -81,3 +81,20 @@ def test_tables_label_the_runs_by_the_condition_name(tmp_path):
     section = text.split("### Strategies relative to fine-tuning")[1]  # report.strategies, hooked into the report
     assert "| strategy | src->near | src->far |" in section and "| surgical-3 |" in section
     assert (tmp_path / "out" / "report" / "figures" / "strategies.png").is_file()
+
+
+def test_the_strategies_study_plans_every_strategy_and_every_surgical_block(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for folder in ("cifar10", "cifar10-grey", "cifar10-16px"):
+        cifar10_index(tmp_path / "data" / folder)
+    m = load_manifest(ROOT / "manifests" / "strategies-small.yaml")
+    plan = make_plan(m)
+    strategies = {(r.strategy, r.strategy_options.get("block")) for r in plan}
+    bundled = {"finetune", "linear_probe", "lp_ft", "l2sp", "layerwise_lr"}
+    assert {s for s, _ in strategies} >= bundled
+    cut_points = len(m.model[0].obj.cut_points(m.raw.model.name, m.model[1]))
+    assert {b for s, b in strategies if s == "surgical"} == set(range(1, cut_points + 1))
+    targets = {r.data_from for r in plan if r.condition == "AnB+"}
+    assert len(targets) >= 4 and len(m.raw.seeds) >= 3
+    per_target = by_condition([r for r in plan if r.data_from == "cifar-B"])
+    assert all(len({r.seed for r in runs}) == 3 for c, runs in per_target.items() if c != "baseA")

@@ -69,13 +69,15 @@ def test_a_group_may_set_its_own_weight_decay():
     assert make_optimizer(plan, Training(lr=0.1, epochs=1, weight_decay=0.5)).param_groups[0]["weight_decay"] == 0
 
 
-def test_a_restarted_schedule_runs_again_in_each_phase():
+def test_a_restarted_schedule_runs_again_compressed_into_each_phase():
     t = Training(lr=0.1, iterations=100, schedule={"name": "cosine"})
     rate = LearningRate(t, 100, 10, windows=[(0, 40), (40, 100)])
     assert rate.factor(0) == 1.0 and rate.factor(40) == 1.0
-    assert rate.factor(39) == pytest.approx(lr_factor(t, 39, 40, 10))
-    assert rate.factor(70) == pytest.approx(lr_factor(t, 30, 60, 10))
+    assert rate.factor(20) == pytest.approx(0.5) and rate.factor(70) == pytest.approx(0.5)  # half-way in each phase
     assert LearningRate(t, 100, 10).factor(70) == pytest.approx(lr_factor(t, 70, 100, 10))
+    step = Training(lr=0.1, iterations=100, schedule={"name": "step", "step_size": 75})  # x0.1 for the last quarter
+    rate = LearningRate(step, 100, 10, windows=[(0, 40), (40, 100)])
+    assert [rate.factor(i) for i in (29, 30, 39, 40, 84, 85, 99)] == pytest.approx([1, 0.1, 0.1, 1, 1, 0.1, 0.1])
 
 
 # --- the trainer follows the plan ---------------------------------------------------------------------------------

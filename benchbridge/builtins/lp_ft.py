@@ -3,8 +3,9 @@ Out-of-Distribution"): fit the new head first with every block frozen (a linear 
 from there, so that fine-tuning starts from a head that already fits the copied features.
 
 Two phases of one run's budget: the probe for `probe_fraction` of its iterations, then fine-tuning for the rest. By
-default each phase runs the manifest's learning-rate schedule over its own iterations (`schedule: restart`), as the
-paper trains the probe and then fine-tunes; `continue` runs one schedule across both.
+default each phase runs the manifest's learning-rate schedule compressed into its own iterations (`schedule:
+restart`: a step schedule decays at the same fractions of each phase), as the paper trains the probe and then
+fine-tunes; `continue` runs one schedule across both.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ class LpFtOptions(BaseModel):
     finetune_lr_mult: float = Field(1.0, ge=0, description="Learning-rate multiplier of the copied blocks while "
                                     "fine-tuning (the blocks above n and the head: 1).")
     schedule: Literal["restart", "continue"] = Field(
-        "restart", description="restart: each phase runs the manifest's learning-rate schedule over its own "
-        "iterations; continue: one schedule over the whole run.")
+        "restart", description="restart: each phase runs the manifest's learning-rate schedule compressed into its "
+        "own iterations; continue: one schedule over the whole run.")
 
 
 class LpFt:

@@ -61,8 +61,9 @@ class Plateau:
 
 class LearningRate:
     """The base learning rate of every step: the schedule's factor times the plateau's drops. `windows`: the spans
-    (start, stop) the schedule runs over, from their start (default: the whole run; a strategy whose phases restart
-    the schedule gives one per phase)."""
+    (start, stop) that each run the whole schedule, compressed into their iterations (default: one, the whole run; a
+    strategy whose phases restart the schedule gives one per phase: a step schedule then decays at the same
+    fractions of each phase as of the run)."""
 
     def __init__(self, t: Training, total: int, iters_per_epoch: int,
                  windows: list[tuple[int, int]] | None = None) -> None:
@@ -73,7 +74,8 @@ class LearningRate:
     def factor(self, it: int) -> float:
         """The multiplier of training.lr at step `it`: the schedule's factor times the plateau's drops."""
         start, stop = next((w for w in self.windows if it < w[1]), self.windows[-1])
-        return lr_factor(self.t, it - start, max(1, stop - start), self.iters_per_epoch) * self.plateau.scale
+        at = it if (start, stop) == (0, self.total) else (it - start) * self.total // max(1, stop - start)
+        return lr_factor(self.t, at, self.total, self.iters_per_epoch) * self.plateau.scale
 
     def at(self, it: int) -> float:
         """Base rate of step `it` (before per-group multipliers), as logged and kept in the curve."""

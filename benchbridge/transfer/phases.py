@@ -32,7 +32,8 @@ class Phase:
 class StrategyPlan:
     """What a strategy's `prepare` returns: one or more phases, in order; `schedule` says how the manifest's
     learning-rate schedule runs across them: `continue` (one schedule over all the iterations, as if there were one
-    phase) or `restart` (each phase runs the whole schedule over its own iterations); `regulariser`, if any, is
+    phase) or `restart` (each phase runs the whole schedule compressed into its own iterations: a step schedule
+    decays at the same fractions of each phase as of the run); `regulariser`, if any, is
     added to the loss of every step."""
 
     phases: list[Phase]

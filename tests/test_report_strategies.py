@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from benchbridge.report import strategies
+from benchbridge.report import strategy_comparison as strategies
 from benchbridge.report.grid import Grid, Sample
 
 AnB_PLUS = {0: 0.50, 1: 0.52, 2: 0.51}  # fine-tuning's top-1 per seed

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from benchbridge import registry
-from benchbridge.report import analysis, convergence, figures, findings, many_targets, strategies, tables
+from benchbridge.report import analysis, convergence, figures, findings, many_targets, strategy_comparison, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
@@ -31,7 +31,7 @@ class GridReport:
     analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
     health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
     pairs: dict[str, Any] | None = None  # sources and targets: per-target tables and gains (None for splits)
-    strategies: dict[str, Any] | None = None  # strategies relative to fine-tuning (report.strategies), if any
+    strategies: dict[str, Any] | None = None  # strategies relative to fine-tuning (strategy_comparison)
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -73,7 +73,7 @@ def grid_report(grid: Grid, tolerance: float) -> GridReport:
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
                       analysis=analysis.load(grid.path), health=tables.health(grid),
                       pairs=many_targets.summary(grid) if many_targets.is_pair_grid(grid) else None,
-                      strategies=strategies.summary(grid))
+                      strategies=strategy_comparison.summary(grid))
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
@@ -92,7 +92,7 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
             else:  # the paper's Figures 2 and 3 are about splits: the many-target figure instead
                 drawn = [many_targets.many_target_figure(g.grid, sub), figures.convergence_figure(g.grid, sub)]
                 g.figures = [f for f in drawn if f is not None]
-            if g.strategies is not None and (fig := strategies.figure(g.strategies, sub)) is not None:
+            if g.strategies is not None and (fig := strategy_comparison.figure(g.strategies, sub)) is not None:
                 g.figures.append(fig)
         if compare:
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)

@@ -1,16 +1,21 @@
 """The strategy protocol: phases (which parameters train, at which rate, for how long), the schedule across them,
 a regulariser; the trainer follows a strategy's plan and knows no strategy."""
 
+import os
+import signal
+
 import pytest
 import torch
 import yaml
 
 from benchbridge.builtins.alexnet import AlexNetOptions, build_alexnet
 from benchbridge.execute import execute_plan
+from benchbridge.execute.checkpoint import Preempted
 from benchbridge.execute.optimize import LearningRate, enter_phase, lr_factor, make_optimizer
 from benchbridge.execute.train import Trainer
 from benchbridge.manifest import Training, load_manifest
 from benchbridge.plan import make_plan
+from benchbridge.results import store
 from benchbridge.transfer.phases import Phase, StrategyPlan, as_plan, optimizer_groups
 
 from grids import tiny_manifest
@@ -83,8 +88,8 @@ def test_a_restarted_schedule_runs_again_compressed_into_each_phase():
 # --- the trainer follows the plan ---------------------------------------------------------------------------------
 
 
-def transfer_manifest(tmp_path, condition):
-    path = tiny_manifest(tmp_path)
+def transfer_manifest(tmp_path, condition, out="out"):
+    path = tiny_manifest(tmp_path, out)
     data = yaml.safe_load(path.read_text())
     data["splits"] = [{"name": "random", "options": {"seed": 1}}]
     data.update(conditions=[condition], layers=[3])
@@ -143,3 +148,46 @@ def test_the_trainer_adds_the_regulariser_to_every_step(tmp_path, monkeypatch):
     steps = spy_steps(monkeypatch)
     execute_plan(m, make_plan(m))
     assert len(calls) == len(steps) == 10
+
+
+class SignalIn:
+    """Events that send this process SIGTERM when the run of `strategy` reaches `at` iterations."""
+
+    def __init__(self, strategy: str, at: int) -> None:
+        self.strategy, self.at, self.sent = strategy, at, False
+
+    def started(self, run): ...
+    def finished(self, run, metrics): ...
+
+    def progress(self, run, done, total):
+        if run.strategy == self.strategy and done == self.at and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def outcome(out):
+    """Per run: its record without costs, and its weights."""
+    cost = {"wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "device_hours", "peak_memory_bytes",
+            "images_decoded"}
+    found = {}
+    for run in (out / store.RUNS_DIR).iterdir():
+        metrics = {k: v for k, v in store.read_json(run / store.METRICS_FILE).items() if k not in cost}
+        found[run.name] = (metrics, torch.load(run / store.WEIGHTS_FILE, weights_only=True))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("at", [3, 6])  # in the probe phase (iterations 0-3), in the fine-tuning phase (4-9)
+def test_a_resumed_run_re_enters_its_phase_and_ends_as_an_uninterrupted_one(tmp_path, at):
+    condition = {"name": "lpft", "source": "A", "strategy": "lp_ft", "options": {"probe_fraction": 0.4}}
+    ref = transfer_manifest(tmp_path, condition, "ref")
+    execute_plan(ref, make_plan(ref))
+    m = transfer_manifest(tmp_path, condition, "cut")
+    with pytest.raises(Preempted):
+        execute_plan(m, make_plan(m), SignalIn("lp_ft", at))
+    execute_plan(m, make_plan(m))
+    a, b = outcome(tmp_path / "ref"), outcome(tmp_path / "cut")
+    assert a.keys() == b.keys() and len(a) == 3
+    for run_id, (metrics, weights) in a.items():
+        assert metrics == b[run_id][0], run_id
+        assert all(torch.equal(w, b[run_id][1][k]) for k, w in weights.items()), run_id

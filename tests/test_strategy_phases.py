@@ -191,3 +191,28 @@ def test_a_resumed_run_re_enters_its_phase_and_ends_as_an_uninterrupted_one(tmp_
     for run_id, (metrics, weights) in a.items():
         assert metrics == b[run_id][0], run_id
         assert all(torch.equal(w, b[run_id][1][k]) for k, w in weights.items()), run_id
+
+
+@pytest.mark.slow
+def test_under_ddp_the_network_is_wrapped_again_when_a_phase_changes_what_trains(tmp_path, monkeypatch):
+    """DDP registers the parameters that require gradients when it is built: a phase that unfreezes blocks needs a
+    new wrapper (here the trainer believes it has two ranks; its wrapper is recorded, not built)."""
+    wrapped = []
+    init, wrap = Trainer.__init__, Trainer._wrap
+
+    def two_ranks(self, run, setup, context=None):
+        init(self, run, setup, context)
+        if run.strategy == "lp_ft":
+            self.world = 2
+
+    def recorded(self, net):
+        if self.world == 1:
+            return wrap(self, net)
+        wrapped.append(sorted({n.split(".")[0] for n, p in net.named_parameters() if p.requires_grad}))
+        return net
+
+    monkeypatch.setattr(Trainer, "__init__", two_ranks)
+    monkeypatch.setattr(Trainer, "_wrap", recorded)
+    m = transfer_manifest(tmp_path, {"name": "lpft", "source": "A", "strategy": "lp_ft"})
+    execute_plan(m, make_plan(m))
+    assert wrapped == [["head"], ["blocks", "head"]]

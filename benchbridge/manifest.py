@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from benchbridge import registry
-from benchbridge.errors import UserError
+from benchbridge.errors import UserError, within
 from benchbridge.manifest_file import apply_overrides, read_yaml
 from benchbridge.sources import SourceSpec, TargetSpec, check_layout
 
@@ -277,8 +277,20 @@ class ResolvedManifest:
                 raise UserError(f"strategy '{ref.strategy}' copies blocks, so the condition needs a source "
                                 "(A or B).", file=self.file, key=f"{key}.{i}.source")
             opts = registry.validate_options(entry, ref.options, key=f"{key}.{i}.options", file=self.file)
+            self._check_against_model(entry.obj, opts, f"{key}.{i}")
             out.append((ref, opts))
         return out
+
+    def _check_against_model(self, strategy: Any, options: BaseModel, key: str) -> None:
+        """A strategy's optional `check(options, blocks)`: options that depend on the model's number of blocks."""
+        check = getattr(strategy, "check", None)
+        if check is None:
+            return
+        entry, opts = self.model
+        try:
+            check(options, len(entry.obj.cut_points(self.raw.model.name, opts)))
+        except UserError as exc:
+            raise within(exc, key, self.file) from None
 
     def _check_names(self, refs: list[ConditionRef], key: str) -> None:
         """A condition's name labels its runs in tables and figures: one name, one definition."""

@@ -158,6 +158,7 @@ def test_layerwise_rates_decay_per_block_from_the_top(n):
     ({"strategy": "lp_ft", "options": {"probe_fraction": 1.5}}, "conditions.0.options.probe_fraction"),
     ({"strategy": "layerwise_lr", "options": {"decay": 0}}, "conditions.0.options.decay"),
     ({"strategy": "linear_probe", "options": {"lr": 1}}, "conditions.0.options.lr"),
+    ({"strategy": "surgical", "options": {"block": 8}}, "conditions.0.options.block"),  # CaffeNet has 7 blocks
 ])
 def test_each_strategy_validates_its_options_with_the_key_path(condition, key, paper_manifest, write_manifest):
     paper_manifest["conditions"] = [{"name": "x", "source": "A", **condition}]

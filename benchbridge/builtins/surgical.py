@@ -34,11 +34,15 @@ class Surgical:
     Options = SurgicalOptions
     copies = True
 
+    def check(self, options: SurgicalOptions, blocks: int) -> None:
+        """When the manifest is read: the block must be one of the model's."""
+        if options.block > blocks:
+            raise UserError(f"surgical fine-tuning of block {options.block}: the model has {blocks} blocks.",
+                            key="options.block", hint=f"Choose a block from 1 to {blocks}.")
+
     def prepare(self, net: Network, n: int, source: dict[str, torch.Tensor],
                 options: SurgicalOptions) -> ParamGroups:
-        if options.block > len(net.blocks):
-            raise UserError(f"surgical fine-tuning of block {options.block}: the model has {len(net.blocks)} blocks.",
-                            key="options.block", hint=f"Choose a block from 1 to {len(net.blocks)}.")
+        self.check(options, len(net.blocks))
         copy_blocks(net, source, n)
         k = options.block - 1
         net.freeze_prefix(min(k, n))

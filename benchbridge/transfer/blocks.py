@@ -12,7 +12,9 @@ from benchbridge.transfer.phases import ParamGroups, StrategyPlan
 
 
 class StrategyPlugin(Protocol):
-    """What a strategy plugin registers through `register_strategies`."""
+    """What a strategy plugin registers through `register_strategies`. It may also offer `check(options, blocks)`,
+    called when the manifest is read with the model's number of blocks, to refuse options that do not fit the model
+    (a `UserError` with the option's key, e.g. `options.block`)."""
 
     name: str
     Options: type[BaseModel]

@@ -38,7 +38,10 @@ def register_splits(register: Register) -> None:
 
 @hookspec
 def register_strategies(register: Register) -> None:
-    """Register transfer strategies: objects with `name`, `Options` and `prepare(...)`."""
+    """Register transfer strategies: objects with `name`, `Options`, `copies` and `prepare(net, n, source, options)`,
+    which copies and freezes blocks and returns the parameter groups to train (one phase), or a `StrategyPlan`:
+    phases (which parameters train, at which rate multipliers, for which share of the iterations), how the
+    schedule runs across them, and an optional regulariser that keeps the source weights."""
 
 
 @hookspec

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from benchbridge import registry
-from benchbridge.errors import UserError
+from benchbridge.errors import UserError, within
 from benchbridge.manifest_file import apply_overrides, read_yaml
 from benchbridge.sources import SourceSpec, TargetSpec, check_layout
 
@@ -262,6 +262,7 @@ class ResolvedManifest:
 
     def _conditions(self, refs: list[ConditionRef], key: str) -> list[tuple[Condition, BaseModel]]:
         out = []
+        self._check_names(refs, key)
         for i, ref in enumerate(refs):
             if isinstance(ref, str):
                 if ref in BASE_CONDITIONS:
@@ -276,8 +277,36 @@ class ResolvedManifest:
                 raise UserError(f"strategy '{ref.strategy}' copies blocks, so the condition needs a source "
                                 "(A or B).", file=self.file, key=f"{key}.{i}.source")
             opts = registry.validate_options(entry, ref.options, key=f"{key}.{i}.options", file=self.file)
+            self._check_against_model(entry.obj, opts, f"{key}.{i}")
             out.append((ref, opts))
         return out
+
+    def _check_against_model(self, strategy: Any, options: BaseModel, key: str) -> None:
+        """A strategy's optional `check(options, blocks)`: options that depend on the model's number of blocks."""
+        check = getattr(strategy, "check", None)
+        if check is None:
+            return
+        entry, opts = self.model
+        try:
+            check(options, len(entry.obj.cut_points(self.raw.model.name, opts)))
+        except UserError as exc:
+            raise within(exc, key, self.file) from None
+
+    def _check_names(self, refs: list[ConditionRef], key: str) -> None:
+        """A condition's name labels its runs in tables and figures: one name, one definition."""
+        seen: dict[str, int] = {}
+        for i, ref in enumerate(refs):
+            name = ref if isinstance(ref, str) else ref.name
+            builtin = BUILTIN_CONDITIONS.get(name)
+            if isinstance(ref, Condition) and (name in BASE_CONDITIONS or (builtin is not None and ref != builtin)):
+                raise UserError(f"condition '{name}' is a built-in condition's name with another definition: its runs "
+                                "would be labelled as the paper's.", file=self.file, key=f"{key}.{i}.name",
+                                hint="Give it a name of its own (e.g. surgical-3), or write the built-in by name.")
+            if name in seen:
+                raise UserError(f"condition '{name}' is listed twice ({key}.{seen[name]} and {key}.{i}); a name labels "
+                                "one condition in tables and figures.", file=self.file, key=f"{key}.{i}.name",
+                                hint="Give each condition its own name, e.g. surgical-3 and surgical-5.")
+            seen[name] = i
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles (for worker processes and cluster jobs) as its resolved dict, validated again once on load."""

@@ -1,5 +1,6 @@
 """Plugin author tools: the generated hook reference, every hook documented and exercised, `plugin new`."""
 
+import json
 import os
 import re
 import subprocess
@@ -97,3 +98,28 @@ def test_plugin_new_refuses_bad_names_and_existing_folders(tmp_path):
 def test_plugin_hooks_command_prints_the_reference():
     result = CliRunner().invoke(main, ["plugin", "hooks"])
     assert result.exit_code == 0 and result.stdout == hook_reference()
+
+
+@pytest.mark.slow
+def test_plugin_new_makes_a_strategy_plugin_that_installs_lists_and_passes_its_tests(tmp_path):
+    pytest.importorskip("setuptools")  # pip builds the package offline, without build isolation
+    result = CliRunner().invoke(main, ["plugin", "new", "warmup", "--kind", "strategy", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "benchbridge-plugin-warmup"
+    site = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+           "--target", str(site), str(root)]
+    installed = subprocess.run(pip, capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    env = {**os.environ, "PYTHONPATH": str(site)}  # the installed copy: its dist-info holds the entry point
+    env.pop("BENCHBRIDGE_LOAD_PLUGINS", None)
+    listed = subprocess.run([sys.executable, "-m", "benchbridge", "plugins", "--json"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    [found] = [p for p in data["plugins"] if p["name"] == "warmup"]
+    assert found["package"] == "benchbridge-plugin-warmup" and not data["problems"]
+    assert "strategy" in json.dumps(found)
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert tests.returncode == 0 and "2 passed" in tests.stdout, tests.stdout + tests.stderr

@@ -20,10 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PINNED = {
     "chen2022-many": (57, "d6a18faae0aa083f40d0e679afef338ac74cb6c0ee18726d7770bfc8b11d862e"),
     "chen2022-small": (217, "b01e10504c466bc0d33281bda006afdf4cdc8a026ac13370667e14765c417cf4"),
+    # computed when it was added (issue 26): chen2022-small with equal epochs per target; its source is chen2022-small's
+    "chen2022-small-epochs": (217, "8d0817e0d5da29578c9c2234ed5b8a65517c3a0769f66c7e5e56e2bd03cdf995"),
     "cifar10-analytics": (60, "714a4dd3251b9c2cfdd6d2b1fca31dc01022a90e98547fce4495f795f2795657"),
     "cifar10-converged": (40, "ca0622317b2bf23cca978e63a727019718412e6191dc33ad11a7c7557ecdaa0a"),
     "cifar10-smallnet": (2, "1e97ed885c1dfca2c7b41ac8b06f8ea250c6bf24c9c9f8da09c9234b38c7939b"),
     "cifar10": (24, "0ad77802a5755fc56eccec6a02cdd24e08533449ba957bd84c33bc86a40ec731"),
+    # computed when it was added (issue 26): the strategies study; it shares chen2022-small's seed-0 source, bases, AnB+
+    "strategies-small": (237, "7d12af7631f6d01ccafd69cd9eb459e683bf10c8e6cd87b25c463b6c286acf76"),
     "quickstart": (46, "32acb5eb9fce446778884cf27743040bed494ea15471f9747e86aef05ba0e0fa"),
     "timm-resnet18-synthetic": (8, "b6e8d43570a7896c6ffa1abdee6fdf96659590bc5fb09a0d7280ba0113c7fc6e"),
     "timm-resnet50-imagenet": (49, "2b3b1443c3ae4a61ab06af7bf2cc9ee5e3b60757568f749bd79df7b4899f3907"),

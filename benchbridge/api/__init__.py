@@ -37,8 +37,10 @@ if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
     from benchbridge.report.markdown import render as render_markdown
     from benchbridge.results.record import RunRecord
     from benchbridge.atomic import atomic_write, write_json, write_text
-    from benchbridge.transfer.blocks import ParamGroups, StrategyPlugin, block_params, copy_blocks, rest_params
+    from benchbridge.transfer.blocks import ParamGroups, StrategyPlugin, block_params, blocks_params, copy_blocks
+    from benchbridge.transfer.blocks import head_params, rest_params
     from benchbridge.transfer.halves import Split, SplitKind, SplitPlugin
+    from benchbridge.transfer.phases import Phase, Regulariser, StrategyPlan
 
 _NAMES: dict[str, tuple[str, str | None]] = {}
 """Public name -> (module, attribute in it; None: the module itself)."""
@@ -67,7 +69,9 @@ _public("benchbridge.data.synthetic_images", "prepare_synthetic", synthetic_clas
         synthetic_params="prepare_params")
 # splits and strategies
 _public("benchbridge.transfer.halves", "Split", "SplitKind", "SplitPlugin")
-_public("benchbridge.transfer.blocks", "ParamGroups", "StrategyPlugin", "block_params", "copy_blocks", "rest_params")
+_public("benchbridge.transfer.blocks", "ParamGroups", "StrategyPlugin", "block_params", "blocks_params", "copy_blocks",
+        "head_params", "rest_params")
+_public("benchbridge.transfer.phases", "Phase", "Regulariser", "StrategyPlan")
 # executors: the job (its typed manifest, its runs), each run's context, devices
 _public("benchbridge.execute.job", "ExecutorPlugin", "Job")
 _public("benchbridge.execute.context", "LoggerPlugin", "RunContext", "RunLogger")

@@ -17,7 +17,7 @@ PROTOCOLS = {
     "register_datasets": ("DatasetPlugin",),
     "register_preparations": ("PreparationPlugin",),
     "register_splits": ("SplitPlugin",),
-    "register_strategies": ("StrategyPlugin",),
+    "register_strategies": ("StrategyPlugin", "StrategyPlan", "Phase"),
     "register_executors": ("ExecutorPlugin",),
     "register_reporters": ("ReporterPlugin",),
     "register_loggers": ("LoggerPlugin", "RunLogger"),
@@ -36,8 +36,8 @@ def _protocol_section(name: str) -> list[str]:
     from benchbridge import api
 
     cls = getattr(api, name)
-    return [f"The object's protocol, `benchbridge.api.{name}`:", "", "```python", inspect.getsource(cls).rstrip(),
-            "```", ""]
+    what = "The object's protocol" if name.endswith(("Plugin", "Logger")) else "What it returns or uses"
+    return [f"{what}, `benchbridge.api.{name}`:", "", "```python", inspect.getsource(cls).rstrip(), "```", ""]
 
 
 def _summary(obj: object) -> str:
@@ -98,15 +98,17 @@ def hooks() -> None:
 @click.argument("name")
 @click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder to create the package in.")
-def new(name: str, parent: Path) -> None:
-    """Create a plugin package NAME (pyproject, a model plugin, a passing test) to start from."""
-    root = create_plugin(name, parent)
+@click.option("--kind", type=click.Choice(["model", "strategy"]), default="model", show_default=True,
+              help="What the plugin registers: a model (two cut points) or a transfer strategy (two phases).")
+def new(name: str, parent: Path, kind: str) -> None:
+    """Create a plugin package NAME (pyproject, a model or strategy plugin, a passing test) to start from."""
+    root = create_plugin(name, parent, kind)
     click.echo(str(root))
     click.echo(f"Next: pip install -e {root} && python -m pytest {root}", err=True)
 
 
-def create_plugin(name: str, parent: Path) -> Path:
-    """Write benchbridge-plugin-NAME/ under `parent` from the template; returns its folder."""
+def create_plugin(name: str, parent: Path, kind: str = "model") -> Path:
+    """Write benchbridge-plugin-NAME/ under `parent` from the template of `kind`; returns its folder."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise UserError(f"plugin name '{name}' must be lower-case letters, digits and underscores, starting "
                         "with a letter.", hint="For example: benchbridge plugin new tinycnn")
@@ -114,8 +116,8 @@ def create_plugin(name: str, parent: Path) -> Path:
     if root.exists():
         raise UserError("folder already exists.", file=str(root), hint="Pick another name or remove the folder.")
     values = {"name": name, "module": f"benchbridge_{name}", "dist": root.name,
-              "api": str(hookspecs.HOOK_API_VERSION)}
-    for rel, text in TEMPLATE.items():
+              "api": str(hookspecs.HOOK_API_VERSION), "kind": kind}
+    for rel, text in {**TEMPLATE, **(STRATEGY_TEMPLATE if kind == "strategy" else {})}.items():
         path = root / rel.format(**values)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_fill(text, values))
@@ -152,7 +154,7 @@ testpaths = ["tests"]
 ''',
     "README.md": '''# {{dist}}
 
-A benchbridge plugin providing the model `{{name}}`. Install: `pip install -e .`; check: `benchbridge plugins`;
+A benchbridge plugin providing the {{kind}} `{{name}}`. Install: `pip install -e .`; check: `benchbridge plugins`;
 test: `python -m pytest`. See benchbridge's CONTRIBUTING.md for the hooks and how to release.
 ''',
     "{module}/__init__.py": '''"""benchbridge plugin `{{name}}`: a small CNN with two cut points (edit to taste)."""
@@ -225,6 +227,89 @@ def test_register_models_registers_a_working_model():
     assert net.cut_points == model.cut_points(model.name, options)
     size = model.data_config(model.name, options)["input_size"]
     assert net(torch.randn(2, 3, size, size)).shape == (2, 5)
+''',
+}
+
+STRATEGY_TEMPLATE = {
+    "{module}/__init__.py": '''"""benchbridge plugin `{{name}}`: a transfer strategy (edit to taste).
+
+It copies the source's first n blocks, trains the new head alone for a warm-up share of the run's iterations (every
+block frozen), then fine-tunes everything, the copied blocks at a lower rate: two phases of a `StrategyPlan`. A
+strategy may also return plain parameter groups (one phase), and a plan may carry a `regulariser` that keeps the
+source weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchbridge.api import Network, Phase, StrategyPlan, blocks_params, copy_blocks, head_params, hookimpl
+
+BENCHBRIDGE_HOOK_API = {{api}}
+"""The benchbridge hook API this plugin was written for."""
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    warmup_fraction: float = Field(0.2, gt=0, lt=1, description="Share of the iterations that train the head alone.")
+    lr_mult: float = Field(0.1, ge=0, description="Learning-rate multiplier of the copied blocks after the warm-up.")
+
+
+class Strategy:
+    """Copy the first n blocks; warm the head up alone, then fine-tune everything (copied blocks at lr x lr_mult)."""
+
+    name = "{{name}}"
+    Options = Options
+    copies = True  # a condition using it needs a source (A or B)
+
+    def prepare(self, net: Network, n: int, source: dict[str, torch.Tensor], options: Options) -> StrategyPlan:
+        copy_blocks(net, source, n)
+        warmup = Phase([{"params": head_params(net), "lr_mult": 1.0}], fraction=options.warmup_fraction,
+                       frozen_prefix=len(net.blocks), name="warm-up")
+        groups = [{"params": blocks_params(net, 0, n), "lr_mult": options.lr_mult},
+                  {"params": blocks_params(net, n) + head_params(net), "lr_mult": 1.0}]
+        tune = Phase([g for g in groups if g["params"]], frozen_prefix=0, name="fine-tune")
+        return StrategyPlan([warmup, tune], schedule="continue")
+
+
+@hookimpl
+def register_strategies(register: Any) -> None:
+    register(Strategy())
+''',
+    "tests/test_{name}_plugin.py": '''"""The strategy copies the source's blocks and plans two phases."""
+
+import torch
+from torch import nn
+
+import {{module}} as plugin
+from benchbridge.api import HOOK_API_VERSION, Network
+
+
+def network() -> Network:
+    blocks = [("conv", nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())),
+              ("fc", nn.Sequential(nn.Linear(4, 4), nn.ReLU()))]
+    return Network(blocks, head=nn.Linear(4, 2))
+
+
+def test_hook_api_matches_benchbridge():
+    assert plugin.BENCHBRIDGE_HOOK_API == HOOK_API_VERSION
+
+
+def test_register_strategies_registers_a_working_strategy():
+    found = []
+    plugin.register_strategies(register=found.append)
+    (strategy,) = found
+    torch.manual_seed(0)
+    source, target = network(), network()
+    plan = strategy.prepare(target, 1, source.state_dict(), strategy.Options())
+    assert torch.equal(target.blocks[0][0].weight, source.blocks[0][0].weight)  # block 1 copied
+    warmup, tune = plan.phases
+    assert [p for g in warmup.groups for p in g["params"]] == list(target.head.parameters())
+    assert [g["lr_mult"] for g in tune.groups] == [0.1, 1.0]
+    assert plan.bounds(100) == [(0, 20), (20, 100)]
 ''',
 }
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from benchbridge import registry
 from benchbridge.models.network import Network
+from benchbridge.transfer.phases import StrategyPlan, as_plan
 
 if TYPE_CHECKING:
     from benchbridge.manifest import ResolvedManifest
@@ -27,10 +28,10 @@ def initial_network(run: "Run", manifest: "ResolvedManifest") -> Network:
 
 
 def transfer_network(run: "Run", manifest: "ResolvedManifest",
-                     source: dict[str, torch.Tensor] | None) -> tuple[Network, list[dict[str, Any]]]:
+                     source: dict[str, torch.Tensor] | None) -> tuple[Network, StrategyPlan]:
     """The run's network with its strategy applied (blocks copied from `source`'s weights, frozen or not), and the
-    parameter groups to train."""
+    strategy's plan (its parameter groups, as one phase when `prepare` returned a list)."""
     net = initial_network(run, manifest)
     strategy = registry.get("strategy", run.strategy)
     options = registry.validate_options(strategy, run.strategy_options, key="conditions.options")
-    return net, strategy.obj.prepare(net, run.n, source, options)
+    return net, as_plan(strategy.obj.prepare(net, run.n, source, options))

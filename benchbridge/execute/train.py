@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +28,7 @@ from benchbridge.execute.checkpoint import LoopState, TrainLog, TrainState
 from benchbridge.execute.context import RunContext
 from benchbridge.execute.devices import check_batch_split
 from benchbridge.execute.evaluate import autocast, evaluate, to_device
-from benchbridge.execute.optimize import LearningRate, Plateau, make_optimizer
+from benchbridge.execute.optimize import LearningRate, Plateau, enter_phase, make_optimizer
 from benchbridge.execute.outcome import Outcome, to_record
 from benchbridge.execute.watch import HealthWatch
 from benchbridge.manifest import ResolvedManifest
@@ -37,6 +36,7 @@ from benchbridge.models.network import Network
 from benchbridge.execute.construct import seed_of, transfer_network
 from benchbridge.plan import Run
 from benchbridge.results.record import RunRecord, write_record
+from benchbridge.transfer.phases import StrategyPlan, as_plan
 
 
 @dataclass
@@ -50,14 +50,15 @@ class RunSetup:
     task: str | None = None  # the run's `data_from`: whose recipe (data, training, evaluation) it trains with
 
 
-def build_network(run: Run, setup: RunSetup) -> tuple[Network, list[dict[str, Any]]]:
-    """The run's network on its device, blocks copied from its source run's saved weights, and its param groups."""
+def build_network(run: Run, setup: RunSetup) -> tuple[Network, StrategyPlan]:
+    """The run's network on its device, blocks copied from its source run's saved weights, and its strategy's plan
+    (phases of parameter groups, a regulariser)."""
     source = None
     if run.source:
         source = torch.load(store.run_dir(setup.output_dir, run.source) / store.WEIGHTS_FILE,
                             map_location="cpu", weights_only=True)
-    net, groups = transfer_network(run, setup.manifest, source)
-    return net.to(setup.device), groups
+    net, plan = transfer_network(run, setup.manifest, source)
+    return net.to(setup.device), plan
 
 
 class Trainer:
@@ -92,6 +93,8 @@ class Trainer:
         self._start = time.perf_counter()
         self._loss_sum = torch.zeros(())
         self._loss_n = 0
+        self.plan: StrategyPlan = as_plan([])  # the strategy's (build_network)
+        self._phase: int | None = None  # the phase of a multi-phase plan the network is set up for
 
     def loader(self, split: str, epoch: int, held_out: bool = False) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's batches of `split` (its share of each global batch), normalised on the device; with
@@ -134,10 +137,13 @@ class Trainer:
         """Train (resuming from the run's checkpoint, if any), evaluate, and return the network and its record."""
         start = self._start = time.perf_counter()
         torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
-        net, groups = build_network(self.run, self.setup)
+        net, self.plan = build_network(self.run, self.setup)
+        self.rate.windows = self.plan.windows(self.total)
         self.watch.frozen = net.frozen_prefix
-        opt = make_optimizer(groups, self.t)
+        self._check_batches(net)
+        opt = make_optimizer(self.plan, self.t)
         ls = self._restore(net, opt)
+        self._enter_phase(net, opt, ls.it)
         model = self._wrap(net)
         net.train()
         # a signal after the last step: the run finishes, then the job stops
@@ -165,7 +171,7 @@ class Trainer:
         """Epochs of steps until the budget is spent or training stops (plateau, diverged, no learning)."""
         self._boundary = (net, opt, ls)
         while ls.it < self.total and self.stop_reason == "budget":
-            self._epoch(net, model, opt, ls, start)
+            model = self._epoch(net, model, opt, ls, start)
             self._boundary = None  # until the epoch's evaluation is in the curve
             if self.stop_reason != "budget":
                 break
@@ -176,8 +182,9 @@ class Trainer:
             self._boundary = (net, opt, ls)
 
     def _epoch(self, net: Network, model: torch.nn.Module, opt: torch.optim.Optimizer, ls: LoopState,
-               start: float) -> None:
-        """The steps of epoch `ls.epoch` from batch `ls.step` on (a resumed run skips the batches it had)."""
+               start: float) -> torch.nn.Module:
+        """The steps of epoch `ls.epoch` from batch `ls.step` on (a resumed run skips the batches it had); returns
+        the module the loop calls (wrapped again when a phase changes which parameters train under DDP)."""
         tick = time.perf_counter()
         batches = iter(self.loader("train", ls.epoch))
         for _ in range(ls.step):  # resumed mid-epoch: the order is a function of (seed, epoch)
@@ -187,6 +194,8 @@ class Trainer:
             self._boundary = None
             now = time.perf_counter()
             timing["data_s"] += now - tick
+            if self._enter_phase(net, opt, ls.it) and self.world > 1:
+                model = self._wrap(net)  # DDP registers the parameters that require gradients when it is built
             self._step(model, opt, x, y, ls.it)
             if self.setup.device.type == "cuda":
                 torch.cuda.synchronize(self.setup.device)  # compute_s counts the GPU's work, not launches
@@ -207,6 +216,16 @@ class Trainer:
             tick = time.perf_counter()
             if ls.it >= self.total or self.stop_reason != "budget":
                 break
+        return model
+
+    def _enter_phase(self, net: Network, opt: torch.optim.Optimizer, it: int) -> bool:
+        """A multi-phase strategy: set up the phase iteration `it` is in, if it is not the current one; True then."""
+        k = self.plan.phase_at(it, self.total)
+        if not self.plan.multi_phase or k == self._phase:
+            return False
+        enter_phase(net, opt, self.plan, k)
+        self._phase, self.watch.frozen = k, net.frozen_prefix
+        return True
 
     def _wrap(self, net: Network) -> torch.nn.Module:
         """The module the loop calls: channels-last, compiled and/or DDP-wrapped as the manifest asks."""
@@ -235,6 +254,8 @@ class Trainer:
                 loss = F.cross_entropy(out.float(), yc, reduction="sum")
                 (loss * scale).backward()
             total += loss.detach()
+        if self.plan.regulariser is not None:  # e.g. L2-SP's pull towards the source weights, once per step
+            self.plan.regulariser().backward()
         opt.step()
         self._loss_sum, self._loss_n = total, len(y)
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from benchbridge import registry
-from benchbridge.report import analysis, convergence, figures, findings, many_targets, tables
+from benchbridge.report import analysis, convergence, figures, findings, many_targets, strategy_comparison, tables
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
@@ -31,6 +31,7 @@ class GridReport:
     analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
     health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
     pairs: dict[str, Any] | None = None  # per named source -> target pair: tables and gains (None: no pairs)
+    strategies: dict[str, Any] | None = None  # strategies relative to fine-tuning (strategy_comparison)
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
@@ -43,7 +44,7 @@ class GridReport:
                 "analysis": None if self.analysis is None else {k: self.analysis[k]
                                                                 for k in ("questions", "cost", "figure")},
 
-                "health": self.health, "pairs": self.pairs}
+                "health": self.health, "pairs": self.pairs, "strategies": self.strategies}
 
 
 @dataclass
@@ -71,7 +72,8 @@ def grid_report(grid: Grid, tolerance: float) -> GridReport:
     return GridReport(grid, tables.grid_table(grid), tables.table1(grid), tables.transfer_gap(grid),
                       tables.cost(grid), convergence.base_curves(grid), findings.evaluate(grid, tolerance),
                       analysis=analysis.load(grid.path), health=tables.health(grid),
-                      pairs=many_targets.summary(grid) if many_targets.grid_pairs(grid) else None)
+                      pairs=many_targets.summary(grid) if many_targets.grid_pairs(grid) else None,
+                      strategies=strategy_comparison.summary(grid))
 
 
 def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference | None = None, compare: bool = False,
@@ -89,6 +91,8 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
             if g.pairs is not None:
                 drawn = many_targets.many_target_figure(g.grid, sub)
                 g.figures += [drawn] if drawn is not None else []
+            if g.strategies is not None and (fig := strategy_comparison.figure(g.strategies, sub)) is not None:
+                g.figures.append(fig)
         if compare:
             fig = figures.compare_figure([g.grid for g in grids], fig_dir, reference)
             report.figures = [fig] if fig else []

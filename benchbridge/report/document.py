@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchbridge.report import analysis
+from benchbridge.report import analysis, strategy_comparison
 from benchbridge.report.build import GridReport, Report
 from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
@@ -244,6 +244,9 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += [Heading("Transfer gap", 3), gap_table([g])]
     if g.pairs is not None:
         blocks += pair_blocks(g)
+    if g.strategies is not None:
+        blocks += [Heading("Strategies relative to fine-tuning", 3),
+                   *[Table(*t) for t in strategy_comparison.tables(g.strategies)]]
     blocks += [Heading("Convergence of the base networks", 3), *[b for b in convergence_blocks(g)
                                                                  if isinstance(b, Table)]]
     blocks += analysis_blocks(g)

@@ -8,19 +8,22 @@ import torch
 from pydantic import BaseModel
 
 from benchbridge.models.network import Network
-
-ParamGroups = list[dict[str, Any]]  # torch optimizer param groups with an extra "lr_mult"
+from benchbridge.transfer.phases import ParamGroups, StrategyPlan
 
 
 class StrategyPlugin(Protocol):
-    """What a strategy plugin registers through `register_strategies`."""
+    """What a strategy plugin registers through `register_strategies`. It may also offer `check(options, blocks)`,
+    called when the manifest is read with the model's number of blocks, to refuse options that do not fit the model
+    (a `UserError` with the option's key, e.g. `options.block`)."""
 
     name: str
     Options: type[BaseModel]
     copies: bool  # True: the first n blocks come from a source network
 
-    def prepare(self, net: Network, n: int, source: dict[str, torch.Tensor] | None, options: Any) -> ParamGroups:
-        """Set up `net` in place (copy, freeze) and return the parameter groups to train."""
+    def prepare(self, net: Network, n: int, source: dict[str, torch.Tensor] | None,
+                options: Any) -> ParamGroups | StrategyPlan:
+        """Set up `net` in place (copy, freeze) and return the parameter groups to train throughout (one phase), or
+        a `StrategyPlan`: phases, the schedule across them, and a regulariser that may keep the source weights."""
         ...
 
 
@@ -42,3 +45,13 @@ def block_params(net: Network, start: int, stop: int | None = None) -> list[torc
 def rest_params(net: Network, n: int) -> list[torch.nn.Parameter]:
     """Trainable parameters of every block from n on, and of the head."""
     return block_params(net, n) + [p for p in net.head.parameters() if p.requires_grad]
+
+
+def blocks_params(net: Network, start: int, stop: int | None = None) -> list[torch.nn.Parameter]:
+    """Every parameter of blocks[start:stop], trainable now or not (a phase may unfreeze them)."""
+    return [p for block in net.blocks[start:stop] for p in block.parameters()]
+
+
+def head_params(net: Network) -> list[torch.nn.Parameter]:
+    """Every parameter of the head (always new: built for the target's classes)."""
+    return list(net.head.parameters())

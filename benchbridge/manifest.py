@@ -225,6 +225,8 @@ class Recipe:
     training: Training
     evaluation: Evaluation
     key: str  # where the manifest states the task's dataset, for error messages ("dataset", "targets.2.dataset")
+    label: str = "the dataset"  # the task in messages: "the dataset" (a split's halves), "target 'x'", "source 'x'"
+    per_class_key: str = "data.images_per_class"  # where its images_per_class is stated
 
 
 class ResolvedManifest:
@@ -362,7 +364,9 @@ class ResolvedManifest:
             per_class = spec.images_per_class or self.raw.data.images_per_class
             data = self.raw.data.model_copy(update={"images_per_class": per_class})
             out[spec.name] = Recipe(given.name, self.task_datasets[spec.name], data, self.task_training[spec.name],
-                                    self.raw.evaluation, f"{key}.dataset")
+                                    self.raw.evaluation, f"{key}.dataset", f"{key.split('.')[0][:-1]} '{spec.name}'",
+                                    f"{key}.images_per_class" if spec.images_per_class is not None
+                                    else "data.images_per_class")
         return out
 
     def recipe(self, task: str | None) -> Recipe:

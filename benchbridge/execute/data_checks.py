@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from benchbridge import pairs
 from benchbridge.data.epoch_plan import index_entry
 from benchbridge.data.source import DatasetSource
 from benchbridge.errors import UserError
@@ -33,12 +32,9 @@ def check_task_data(m: ResolvedManifest, plan: Sequence[Run], open_: Opener) -> 
 
 def _task(m: ResolvedManifest, run: Run) -> tuple[str, str, str]:
     """(what the task is called, the key of its dataset, the key of its images_per_class) for messages."""
-    if run.data_from is None:
-        return (f"half {run.target} of split '{run.split}'", "dataset", "data.images_per_class")
-    key, spec = pairs.spec_of(m, run.data_from)
-    kind = key.split(".")[0][:-1]
-    per_class = f"{key}.images_per_class" if spec.images_per_class is not None else "data.images_per_class"
-    return f"{kind} '{run.data_from}'", m.recipe(run.data_from).key, per_class
+    recipe = m.recipe(run.data_from)
+    what = f"{recipe.label} (the classes of {run.condition} in '{run.split}')"
+    return what, recipe.key, recipe.per_class_key
 
 
 def check_classes(m: ResolvedManifest, run: Run, source: DatasetSource) -> None:

@@ -140,7 +140,6 @@ class Trainer:
         net, self.plan = build_network(self.run, self.setup)
         self.rate.windows = self.plan.windows(self.total)
         self.watch.frozen = net.frozen_prefix
-        self._check_batches(net)
         opt = make_optimizer(self.plan, self.t)
         ls = self._restore(net, opt)
         self._enter_phase(net, opt, ls.it)

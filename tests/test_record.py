@@ -83,3 +83,20 @@ def test_one_condition_order_for_everything():
     for family in grid.families:
         conds = grid.conditions(family)
         assert conds == sorted(conds, key=condition_key) and len(conds) >= 2
+
+
+def test_the_trainer_keeps_typed_curve_points_and_checkpoints_them_as_plain_data():
+    """The loop records CurvePoint values (not dicts); a checkpoint holds plain data (torch.load with weights_only
+    reads it) and gives typed points back; the health watch reads the typed point."""
+    from benchbridge.execute.checkpoint import LoopState, TrainLog, TrainState
+    from benchbridge.execute.watch import HealthWatch
+    from benchbridge.results.record import CurvePoint
+
+    point = CurvePoint(iteration=5, epoch=0, train_loss=2.0, lr=0.1, top1=0.9, top5=1.0, val_images=1000)
+    state = TrainState({}, {}, LoopState(), TrainLog([point]), (0.0, 0), {})
+    saved = state.to_dict()
+    assert saved["curve"] == [point.model_dump()] and type(saved["curve"][0]) is dict
+    assert TrainState.from_dict(saved).log.curve == [point]
+    watch = HealthWatch(classes=10, total=10, abort_after=0.3, frozen=0)
+    watch.losses = [2.0] * 5
+    assert watch.abort(point, 5) is False and watch.verdict("budget", point)[0] == "ok"  # 0.9 on 1000: learned

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchbridge.results.record import CurvePoint
+
 import numpy as np
 import torch
 
@@ -47,7 +49,7 @@ class LoopState:
 class TrainLog:
     """What the loop has measured so far: the evaluation curve, time spent, samples skipped and decoded."""
 
-    curve: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[CurvePoint] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=lambda: {"data_s": 0.0, "compute_s": 0.0, "eval_s": 0.0})
     skipped: int = 0
     decoded: int = 0  # images decoded by this rank's loaders, over every attempt
@@ -67,13 +69,14 @@ class TrainState:
     world_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"net": self.net, "opt": self.opt, "loop": asdict(self.loop), "curve": self.log.curve,
+        return {"net": self.net, "opt": self.opt, "loop": asdict(self.loop),
+                "curve": [p.model_dump() for p in self.log.curve],
                 "timing": dict(self.log.timing), "loss": self.loss, "rng": self.rng, "world_size": self.world_size,
                 "decoded": self.log.decoded, "health": self.health}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainState":
-        log = TrainLog(d["curve"], d["timing"], 0, d.get("decoded", 0))
+        log = TrainLog([CurvePoint.model_validate(p) for p in d["curve"]], d["timing"], 0, d.get("decoded", 0))
         return cls(d["net"], d["opt"], LoopState(**d["loop"]), log, tuple(d["loss"]),  # type: ignore[arg-type]
                    d.get("health", {}), d["rng"], d.get("world_size", 1))
 

@@ -51,9 +51,10 @@ def _identity(o: Outcome) -> dict[str, Any]:
 def _result(o: Outcome) -> dict[str, Any]:
     curve, final = o.log.curve, o.log.curve[-1]
     k = min(o.best_k, len(curve))
-    best = sorted((p["top1"] for p in curve), reverse=True)[:k]
-    held = {key: final[key] for key in ("holdout_top1", "holdout_top5", "holdout_images") if key in final}
-    return {"top1": final["top1"], "top5": final["top5"], "top1_best_k": sum(best) / k, "best_k": k,
+    best = sorted((p.top1 for p in curve), reverse=True)[:k]
+    held = {key: getattr(final, key) for key in ("holdout_top1", "holdout_top5", "holdout_images")
+            if getattr(final, key) is not None}
+    return {"top1": final.top1, "top5": final.top5, "top1_best_k": sum(best) / k, "best_k": k,
             "iterations": o.loop.it, "images_seen": o.loop.images, "trainable_params": o.trainable_params,
             "skipped_samples": o.log.skipped, "health": o.health[0], "health_reason": o.health[1],
             "stop_reason": o.stop_reason, "stopped_at": o.loop.it, "planned_iterations": o.planned_iterations,

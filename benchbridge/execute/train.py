@@ -35,7 +35,7 @@ from benchbridge.manifest import ResolvedManifest
 from benchbridge.models.network import Network
 from benchbridge.execute.construct import seed_of, transfer_network
 from benchbridge.plan import Run
-from benchbridge.results.record import RunRecord, write_record
+from benchbridge.results.record import CurvePoint, RunRecord, write_record
 from benchbridge.transfer.phases import StrategyPlan, as_plan
 
 
@@ -148,7 +148,7 @@ class Trainer:
         # a signal after the last step: the run finishes, then the job stops
         with self.stop.installed(), self.context.checkpointing(self.checkpoint_now):
             self._loop(net, model, opt, ls, start)
-            if not self.log.curve or self.log.curve[-1]["iteration"] != ls.it:
+            if not self.log.curve or self.log.curve[-1].iteration != ls.it:
                 self._evaluate(net, ls)
         return net, self._record(net, ls, ls.wall_s + time.perf_counter() - start)
 
@@ -279,10 +279,11 @@ class Trainer:
             held = self._score(net, self.loader("train", 0, held_out=True))
             result.update({f"holdout_{k.removeprefix('val_')}": v for k, v in held.items()})
         self.log.timing["eval_s"] += time.perf_counter() - tick
-        self.log.curve.append({"iteration": ls.it, "epoch": ls.epoch, "train_loss": ls.last_loss,
-                               "lr": self.rate.at(max(ls.it - 1, 0)), **result})
+        point = CurvePoint(iteration=ls.it, epoch=ls.epoch, train_loss=ls.last_loss,
+                           lr=self.rate.at(max(ls.it - 1, 0)), **result)
+        self.log.curve.append(point)
         if distributed.is_main():
-            self.context.log_evaluation(self.log.curve[-1])
+            self.context.log_evaluation(point.model_dump(exclude_none=True))
         if self.stop_reason == "budget" and "holdout_top1" in result and self.rate.holdout(result["holdout_top1"]):
             self.stop_reason = "plateau"
 
@@ -293,7 +294,7 @@ class Trainer:
         """training.abort_if_no_learning: once, after that fraction of the iterations, stop a run not learning."""
         if not self.watch.abort_due(ls.it):
             return
-        if not self.log.curve or self.log.curve[-1]["iteration"] != ls.it:
+        if not self.log.curve or self.log.curve[-1].iteration != ls.it:
             self._evaluate(net, ls)
         if self.watch.abort(self.log.curve[-1], ls.it):
             self.stop_reason = "no_learning"

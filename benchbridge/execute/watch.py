@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from benchbridge.execute import health
+from benchbridge.results.record import CurvePoint
 
 
 class HealthWatch:
@@ -34,22 +35,22 @@ class HealthWatch:
         self.abort_checked = True
         return True
 
-    def abort(self, point: dict[str, Any], it: int) -> bool:
+    def abort(self, point: CurvePoint, it: int) -> bool:
         """Judge the evaluation `point` at iteration `it`; True (with the reason kept) when the run must stop."""
-        held = "holdout_top1" in point
-        top1 = point["holdout_top1"] if held else point["top1"]
-        images = point["holdout_images"] if held else point["val_images"]
+        held = point.holdout_top1 is not None and point.holdout_images is not None
+        top1 = point.holdout_top1 if held else point.top1
+        images = point.holdout_images if held else point.val_images
         why = health.no_learning(top1, images, self.classes, self.losses)
         if why:
             self.reason = (f"{why}; stopped by training.abort_if_no_learning after {it} of {self.total} "
                            f"iterations (on the {'holdout' if held else 'validation'} images)")
         return why is not None
 
-    def verdict(self, stop_reason: str, final: dict[str, Any]) -> tuple[str, str | None]:
+    def verdict(self, stop_reason: str, final: CurvePoint) -> tuple[str, str | None]:
         """(health, reason) of the finished run, from how it stopped and its final evaluation."""
         if stop_reason in (health.DIVERGED, health.NO_LEARNING):
             return stop_reason, self.reason
-        state, why = health.judge(None, final["top1"], final["val_images"], self.classes, self.losses)
+        state, why = health.judge(None, final.top1, final.val_images, self.classes, self.losses)
         if state == health.NO_LEARNING and self.frozen:  # e.g. random frozen layers: what the condition measures
             return health.OK, f"{why}; with {self.frozen} frozen blocks this is a measurement, not a failure"
         return state, why

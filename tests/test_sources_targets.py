@@ -7,6 +7,7 @@ import pytest
 
 from benchbridge.manifest import load_manifest
 from benchbridge.plan import make_plan
+from benchbridge.report.tables import Cell
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -324,7 +325,8 @@ def test_report_of_sources_and_targets(tmp_path):
     assert "Verdicts on the paper's findings" in text
     fig = next(f for f in g.figures if f.name == "many_targets")
     assert Path(fig.png).is_file()
-    assert all(r["relative"] is None for r in g.table if r["condition"] == "baseA")  # never source / target
+    assert all(c.relative is None for c in g.table if c.condition == "baseA")  # never source / target
+    assert all(isinstance(c, Cell) for c in g.table)  # typed until a renderer writes them
 
 
 def fake_results(manifest: Path, out: Path, top1: dict) -> None:

@@ -23,18 +23,18 @@ def print_table(run_dir: str | Path, title: str) -> None:
 
     grid = load_grid(run_dir)
     rows = grid_table(grid)
-    ns = sorted({row["n"] for row in rows})
+    ns = sorted({c.n for c in rows})
     out_console.print(title, highlight=False)
     for family in grid.families:
         table = Table("condition", *[f"n={n}" for n in ns], title=f"split {family}", title_justify="left")
-        mine = [row for row in rows if row["family"] == family]
-        for condition in dict.fromkeys(row["condition"] for row in mine):
-            top1 = {row["n"]: row["top1"]["mean"] for row in mine if row["condition"] == condition}
-            sick = {row["n"] for row in mine if row["condition"] == condition and row["unhealthy"]}
+        mine = [c for c in rows if c.family == family]
+        for condition in dict.fromkeys(c.condition for c in mine):
+            top1 = {c.n: c.top1.mean for c in mine if c.condition == condition and c.top1}
+            sick = {c.n for c in mine if c.condition == condition and c.unhealthy}
             table.add_row(condition, *[f"{top1[n]:.3f}" + (f" {UNHEALTHY_MARK}" if n in sick else "")
                                        if n in top1 else "" for n in ns])
         out_console.print(table)
-    if any(row["unhealthy"] for row in rows):
+    if any(c.unhealthy for c in rows):
         out_console.print(f"{UNHEALTHY_MARK}: a network of this cell, or the one it copies from, diverged or did not "
                           "learn: not a result.", highlight=False)
     done = sum(r.record is not None for r in grid.results)

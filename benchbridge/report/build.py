@@ -21,7 +21,7 @@ class GridReport:
     """One grid's numbers, verdicts and figures."""
 
     grid: Grid
-    table: list[dict[str, Any]]
+    table: list[tables.Cell]
     table1: list[dict[str, Any]]
     gap: list[dict[str, Any]]
     cost: dict[str, Any]
@@ -36,7 +36,8 @@ class GridReport:
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
         return {"name": g.name, "path": str(g.path), "model": g.describe(), "cut_points": g.n_cuts,
-                "families": g.families, "table": self.table, "table1": self.table1, "transfer_gap": self.gap,
+                "families": g.families, "table": [c.to_dict() for c in self.table], "table1": self.table1,
+                "transfer_gap": self.gap,
                 "cost": self.cost, "convergence": [{k: v for k, v in c.items() if k != "curve"}
                                                    for c in self.convergence],
                 "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],

@@ -11,7 +11,7 @@ from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
 from benchbridge.report.many_targets import COLUMNS
 from benchbridge.report.reference import LABEL
-from benchbridge.report.stats import t975
+from benchbridge.report.stats import Stat, t975
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ def _stat(d: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> st
     return text if d["ci95_half_width"] is None else f"{text} ± {d['ci95_half_width']:.{digits}f}"
 
 
+def _cell(stat: Stat | None) -> str:
+    return _stat(stat.to_dict()) if stat is not None else ""
+
+
 def verdict_table(g: GridReport) -> Table:
     rows = [[str(f.number), f.claim, f.verdict.upper() if f.verdict in ("holds", "does not hold") else f.verdict,
              f.rule, "; ".join(f.evidence) + (" ⚠ small-budget pitfall applies" if f.caveat else "")]
@@ -52,20 +56,20 @@ def verdict_table(g: GridReport) -> Table:
 
 
 def grid_table(g: GridReport, relative: bool = False) -> list[Table]:
-    key = "relative" if relative else "top1"
     out = []
     for family in g.grid.families:
-        rows = [r for r in g.table if r["family"] == family]
-        ns = sorted({r["n"] for r in rows})
-        conds = list(dict.fromkeys(r["condition"] for r in rows))
-        cells = {(r["condition"], r["n"]): _stat(r[key]) + (f" {UNHEALTHY_MARK}" if r.get("unhealthy") else "")
-                 for r in rows}
+        rows = [c for c in g.table if c.family == family]
+        ns = sorted({c.n for c in rows})
+        conds = list(dict.fromkeys(c.condition for c in rows))
+        cells = {(c.condition, c.n): _cell(c.stat(relative)) + (f" {UNHEALTHY_MARK}" if c.unhealthy else "")
+                 for c in rows}
         body = [[c] + [cells.get((c, n), "") for n in ns] for c in conds]
-        count = max((r["top1"]["count"] for r in rows if r["top1"]), default=0)
+        count = max((c.top1.count for c in rows if c.top1), default=0)
         ci = "mean ± 95% CI half-width" if count > 1 else "single split/seed: no confidence interval"
-        what = "top-1 relative to baseB" if relative else "top-1 on the target half"
+        what = ("top-1 relative to the target's base network (baseB); baseA, on the source's own task, has none"
+                if relative else "top-1 on the validation images of each network's own task")
         mark = (f"; {UNHEALTHY_MARK}: built on an unhealthy network (see Run health), not a result"
-                if any(r.get("unhealthy") for r in rows) else "")
+                if any(c.unhealthy for c in rows) else "")
         out.append(Table(["condition"] + [f"n={n}" for n in ns], body, f"{family}: {what} ({ci}){mark}"))
     return out
 
@@ -228,7 +232,7 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += [Heading("Verdicts on the paper's findings", 3), verdict_table(g)]
     blocks += [b for b in health_blocks(g) if isinstance(b, Para) and b.warning]
     blocks += [b for b in convergence_blocks(g) if isinstance(b, Para)]
-    counts = {r["top1"]["count"] for r in g.table if r["condition"] == "baseB" and r["top1"]}
+    counts = {c.top1.count for c in g.table if c.condition == "baseB" and c.top1}
     if counts and 1 < min(counts) < 4:
         k = min(counts)
         blocks.append(Para(f"Only {k} splits/seeds: 95% t-intervals are wide (t = {t975(k - 1):.2f}), "

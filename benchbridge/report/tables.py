@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from statistics import mean
 from typing import Any
 
 from benchbridge.report.grid import RANDOM, Grid
-from benchbridge.report.stats import summarize
+from benchbridge.report.stats import Stat, summarize
 
 
-def grid_table(grid: Grid) -> list[dict[str, Any]]:
-    """One row per (family, condition, n): top-1 and top-1 relative to baseB, mean and 95% CI."""
-    rows = []
-    for family in grid.families:
-        for condition in grid.conditions(family):
-            for n in grid.ns(family, condition):
-                stat = grid.stat(family, condition, n)
-                rel = grid.stat(family, condition, n, relative=True)
-                rows.append({"family": family, "condition": condition, "n": n, "depth": n / grid.n_cuts,
-                             "top1": stat.to_dict() if stat else None, "relative": rel.to_dict() if rel else None,
-                             "values": grid.values(family, condition, n),
-                             "unhealthy": grid.unhealthy(family, condition, n)})
-    return rows
+@dataclass(frozen=True)
+class Cell:
+    """One (family, condition, n) of the grid: top-1 and top-1 relative to baseB, the values behind them, and why
+    any of them is not a result. Typed until a renderer writes it (`to_dict` for JSON)."""
+
+    family: str
+    condition: str
+    n: int
+    depth: float
+    top1: Stat | None
+    relative: Stat | None  # None for baseA: the source's own task is not the target's
+    values: list[float]
+    unhealthy: list[str]
+
+    def stat(self, relative: bool) -> Stat | None:
+        return self.relative if relative else self.top1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "condition": self.condition, "n": self.n, "depth": self.depth,
+                "top1": self.top1.to_dict() if self.top1 else None,
+                "relative": self.relative.to_dict() if self.relative else None,
+                "values": self.values, "unhealthy": self.unhealthy}
+
+
+def grid_table(grid: Grid) -> list[Cell]:
+    """One cell per (family, condition, n): top-1 and top-1 relative to baseB, mean and 95% CI."""
+    return [Cell(family, condition, n, n / grid.n_cuts, grid.stat(family, condition, n),
+                 grid.stat(family, condition, n, relative=True), grid.values(family, condition, n),
+                 grid.unhealthy(family, condition, n))
+            for family in grid.families for condition in grid.conditions(family)
+            for n in grid.ns(family, condition)]
 
 
 def table1_ranges(n_cuts: int) -> list[tuple[int, int]]:

@@ -34,7 +34,7 @@ def test_equal_steps_give_every_target_the_same_iterations(tmp_path):
 
 
 def test_equal_epochs_give_a_target_with_more_images_more_iterations(tmp_path):
-    assert planned_steps(tmp_path, epochs=2) == {"near": 2 * 6, "far": 2 * 3}  # ceil(36 / 6), ceil(16 / 6) a pass
+    assert planned_steps(tmp_path, epochs=2) == {"near": 2 * 6, "far": 2 * 2}  # 36 // 6, 16 // 6 full batches a pass
 
 
 @pytest.mark.parametrize(("name", "key", "value"), [("chen2022-small", "iterations", 500),

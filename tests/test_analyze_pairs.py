@@ -86,6 +86,8 @@ def test_t_per_block_for_every_source_and_target_with_each_sources_own_init(tmp_
         assert {"probe_A", "probe_B", "cka_AB", "logme_A", "h_score_A", "leep_A", "nce_A",
                 "t_metric"} <= set(g["series"])
         assert g["source"] in ORIGINS and g["target"] in ("near", "far")
+        if g["target"] == "far":  # its task trains on the first 8 images of each of its 4 classes: so do the scores
+            assert g["train_images"] == 4 * 8
     assert {"depth_order", "across_groups", "best_finetune_n", "top_layer_fall", "source_choice",
             "target_gain"} == set(data["questions"])
     rows = {r["pair"]: r for r in data["t_metric"]["rows"]}

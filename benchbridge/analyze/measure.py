@@ -243,11 +243,15 @@ def _t_network(weights: FinetunedWeights | None, finetuned: Run | None,
 
 
 def _images(setup: RunSetup, classes: list[int], subset: str, per_class: int | None) -> Any:
-    """The first `per_class` images of each class of `subset`, in file order, evaluation preprocessing."""
+    """The first `per_class` images of each class of `subset`, in file order, evaluation preprocessing; of the
+    training images, never more than the task trains on (its images_per_class: the first k in file order too)."""
     m = setup.manifest
     entry, opts = m.model
     dc = entry.obj.data_config(m.raw.model.name, opts)
-    batch = m.recipe(setup.task).evaluation.batch_size or 256
+    recipe = m.recipe(setup.task)
+    caps = [k for k in (per_class, recipe.data.images_per_class if subset == "train" else None) if k is not None]
+    per_class = min(caps) if caps else None
+    batch = recipe.evaluation.batch_size or 256
     batches = make_loader(setup.dataset, LoaderSpec(
         split=subset, classes=tuple(classes), batch_size=batch, train=False, seed=0, epoch=0,
         input_size=dc["input_size"], mean=dc["mean"], std=dc["std"]))

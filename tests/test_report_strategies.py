@@ -56,8 +56,11 @@ def test_fine_tuning_is_best_when_no_strategy_beats_it_on_average(tmp_path):
 
 def test_one_seed_gets_no_interval_and_no_test(tmp_path):
     one = Grid("g", tmp_path, [], {}, 7, samples=[sample("t", "AnB+", 0, 0.5), sample("t", "lp-ft", 0, 0.6)])
-    [row] = strategies.summary(one)["rows"]
+    data = strategies.summary(one)
+    [row] = data["rows"]
     assert row["relative"]["ci95_half_width"] is None and row["verdict"] == "one seed: no test"
+    [(_, rows, _)] = strategies.tables(data)
+    assert rows[-1] == ["best", "lp-ft (1.200; one seed: no test)"]
 
 
 def test_a_grid_of_the_paper_s_conditions_only_has_no_strategies_section(tmp_path):

@@ -122,7 +122,7 @@ def _best_text(b: dict[str, Any] | None) -> str:
         return ""
     if b["best"] == REFERENCE:
         return REFERENCE
-    shown = "shown above fine-tuning" if b["verdict"] == BETTER else "not shown above fine-tuning"
+    shown = {BETTER: "shown above fine-tuning", UNTESTED: UNTESTED}.get(b["verdict"], "not shown above fine-tuning")
     return f"{b['best']} ({b['relative']:.3f}; {shown})"
 
 
@@ -143,18 +143,21 @@ def figure(data: dict[str, Any], out: Path) -> Figure | None:
             if cell is None:
                 continue
             rel = cell["relative"]
-            err = rel["ci95_half_width"] or 0.0
+            err = rel["ci95_half_width"]  # None with one seed: a point without a bar
             color = {BETTER: "#2e8b57", WORSE: "#c0392b"}.get(cell["verdict"], "#1f4e9c")
-            ax.errorbar(rel["mean"], y, xerr=err, fmt="o", color=color, capsize=3)
+            ax.errorbar(rel["mean"], y, xerr=err, fmt="o", color=color, capsize=3,
+                        mfc="none" if cell["unhealthy"] else color)  # hollow: not a result (unhealthy)
         ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
-        ax.set_title(f"{family}, n = {n}", fontsize=10)
+        best = next((b["best"] for b in data["best"] if (b["family"], b["n"]) == (family, n)), None)
+        ax.set_title(f"{family}, n = {n}" + (f"\nbest: {best}" if best else ""), fontsize=10)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.set_xlabel("top-1 / fine-tuning's (AnB+)")
         ax.grid(alpha=0.3, axis="x")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     axes[0][0].invert_yaxis()
+    fig.tight_layout()
     return _save(fig, out, "strategies", "Strategies relative to fine-tuning",
                  "Per target and n: each strategy's top-1 divided by plain fine-tuning's (AnB+) of the same seed, "
                  "mean and 95% t-interval over seeds; green: interval above 1, red: below 1 (two-sided t-test at "
-                 "5%, uncorrected).")
+                 "5%, uncorrected); hollow: a network of it, or its source, is unhealthy (not a result).")

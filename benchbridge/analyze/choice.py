@@ -17,6 +17,7 @@ proxy grid's own fine-tuned top-1 is scored too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,20 +89,26 @@ def _widest(groups: list[Group], by: str) -> int:
     return max((len(gs) for gs in _units(groups, by).values()), default=0)
 
 
-def source_choice(groups: list[Group], predictors: list[Predictor]) -> dict[str, Any]:
-    """Per target and seed: does the score order the sources by their fine-tuned top-1 on that target?"""
-    most = _widest(groups, "target")
-    return {"question": "Which source to pick for a target?",
-            "target": f"{FINETUNED} top-1 on the target at the deepest n, ranked across the sources of one target "
-                      "and seed",
-            "baseline": "the source network's own top-1 on its own task (a checkpoint source has none and is left "
-                        "out), scored the same way",
-            "needs": f"{verdict.MIN_POINTS} or more trained sources per target (rank correlation over two sources "
-                     f"is always +-1); this grid has at most {most}",
-            "applies": most >= verdict.MIN_POINTS,
-            "test": f"{verdict.SIGN_TEST}; units: (target, seed). {CI_TEXT}",
-            "measurements": [_score(groups, p, "target", finetuned_top1, lambda g: g["source_top1"])
-                             for p in predictors]}
+@dataclass(frozen=True)
+class Question:
+    """One many-target question: ranked across the groups of one `by` (and seed), `measure` against `baseline`."""
+
+    question: str
+    by: str  # the unit: "target" (rank its sources) or "source" (rank its targets)
+    ranked: str  # what the unit's groups are ("sources", "targets")
+    target: str
+    baseline: str
+    measure: Callable[[Group], float | None]
+    base: Callable[[Group], float | None]
+
+    def answer(self, groups: list[Group], predictors: list[Predictor]) -> dict[str, Any]:
+        most = _widest(groups, self.by)
+        return {"question": self.question, "target": self.target, "baseline": self.baseline,
+                "needs": f"{verdict.MIN_POINTS} or more {self.ranked} per {self.by} (rank correlation over two "
+                         f"{self.ranked} is always +-1); this grid has at most {most}",
+                "applies": most >= verdict.MIN_POINTS,
+                "test": f"{verdict.SIGN_TEST}; units: ({self.by}, seed). {CI_TEXT}",
+                "measurements": [_score(groups, p, self.by, self.measure, self.base) for p in predictors]}
 
 
 def _gain(g: Group) -> float | None:
@@ -114,19 +121,27 @@ def _minus_base(g: Group) -> float | None:
     return None if base is None else -base
 
 
+SOURCE_CHOICE = Question(
+    "Which source to pick for a target?", "target", "trained sources",
+    f"{FINETUNED} top-1 on the target at the deepest n, ranked across the sources of one target and seed",
+    "the source network's own top-1 on its own task (a checkpoint source has none and is left out), scored the "
+    "same way", finetuned_top1, lambda g: g["source_top1"])
+TARGET_GAIN = Question(
+    "Which targets gain most from a source?", "source", "targets",
+    f"gain = {FINETUNED} top-1 at the deepest n minus the target's own base network's top-1, ranked across the "
+    "targets of one source and seed",
+    "minus the target's base network top-1 (the worse a target learns alone, the more it gains), scored the same "
+    "way", _gain, _minus_base)
+
+
+def source_choice(groups: list[Group], predictors: list[Predictor]) -> dict[str, Any]:
+    """Per target and seed: does the score order the sources by their fine-tuned top-1 on that target?"""
+    return SOURCE_CHOICE.answer(groups, predictors)
+
+
 def target_gain(groups: list[Group], predictors: list[Predictor]) -> dict[str, Any]:
     """Per source and seed: does the score order the targets by the gain of fine-tuning over their base networks?"""
-    most = _widest(groups, "source")
-    return {"question": "Which targets gain most from a source?",
-            "target": f"gain = {FINETUNED} top-1 at the deepest n minus the target's own base network's top-1, "
-                      "ranked across the targets of one source and seed",
-            "baseline": "minus the target's base network top-1 (the worse a target learns alone, the more it gains), "
-                        "scored the same way",
-            "needs": f"{verdict.MIN_POINTS} or more targets per source (rank correlation over two targets is always "
-                     f"+-1); this grid has at most {most}",
-            "applies": most >= verdict.MIN_POINTS,
-            "test": f"{verdict.SIGN_TEST}; units: (source, seed). {CI_TEXT}",
-            "measurements": [_score(groups, p, "source", _gain, _minus_base) for p in predictors]}
+    return TARGET_GAIN.answer(groups, predictors)
 
 
 def answer(groups: list[Group], predictors: list[Predictor]) -> dict[str, Any]:

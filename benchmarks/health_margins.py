@@ -102,6 +102,7 @@ def _quickstart_data() -> Path:
 
 def learned(args: argparse.Namespace) -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="bb-health-learned-"))
+    out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "name": "health-margins", "output_dir": str(out / "results"),
         "dataset": {"name": "shards", "options": {"path": str(Path(args.data).resolve())}},

@@ -53,7 +53,9 @@ def test_two_gloo_processes_decode_each_image_once_and_match_one(tmp_path):
         assert ma["images_seen"] == mb["images_seen"] and ma["iterations"] == mb["iterations"]
         val = ma["curve"][-1]["val_images"]
         assert mb["curve"][-1]["val_images"] == val  # every validation image counted once over the ranks
-        train_images = ma["images_seen"] // EPOCHS  # 72: the target half's training images
+        train_images = 3 * 24  # 72: the target half's training images (tiny_manifest)
+        batch = yaml.safe_load((tmp_path / "one.yaml").read_text())["training"]["batch_size"]
+        assert ma["images_seen"] == EPOCHS * (train_images // batch * batch)  # the last partial batch is dropped
         for m in (ma, mb):  # each training image decoded once per epoch, each validation image once per evaluation
             assert len(m["curve"]) == EPOCHS
             train_decoded = m["images_decoded"] - EPOCHS * val

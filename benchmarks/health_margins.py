@@ -19,7 +19,6 @@ loss rules' verdicts on its last training losses, and its health.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.data.shard_files import open_dataset
 from benchbridge.execute import health
 from benchbridge.models import create_model, model_data_config
+from benchbridge.results import load_results
 
 CLASSES = 10
 MODELS = {  # the quickstart's network (kaiming head) and the issue's (the small-image default head: pytorch)
@@ -119,13 +119,15 @@ def learned(args: argparse.Namespace) -> None:
     path = out / "manifest.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     subprocess.run([sys.executable, "-m", "benchbridge", "run", str(path)], check=False)
-    for metrics in sorted((out / "results").rglob("metrics.json")):
-        m = json.loads(metrics.read_text())
-        images = m["curve"][-1]["val_images"]
-        p = health.chance_p_value(m["top1"], images, CLASSES)
-        losses = [c["train_loss"] for c in m["curve"] if c.get("train_loss") is not None]
-        print(f"seed {m['seed']}: top-1 {m['top1']:.3f} on {images} images, p {p:.2g}; last training loss "
-              f"{losses[-1] / math.log(CLASSES):.3f} x ln C; health {m['health']}: {m.get('health_reason')}")
+    for result in load_results(out / "results"):
+        m = result.record
+        if m is None:
+            continue
+        images = m.curve[-1].val_images
+        p = health.chance_p_value(m.top1, images, CLASSES)
+        losses = [c.train_loss for c in m.curve if c.train_loss is not None]
+        print(f"seed {m.seed}: top-1 {m.top1:.3f} on {images} images, p {p:.2g}; last batch's training loss "
+              f"{losses[-1] / math.log(CLASSES):.3f} x ln C; health {m.health}: {m.health_reason}")
 
 
 def main() -> None:

@@ -13,13 +13,13 @@ augmented training images).
 `learned`: small targets that learned: `benchbridge run` of a target of 10 classes at 100 training images each
 (the issue's recipe: CaffeNet at 1/4 width, fc 512, dropout 0.5, crop 28 of 32 + mirror, SGD 0.01, batch 128,
 15 epochs, x0.1 after 9) on the prepared dataset DATA, `--seeds` seeds; prints each network's top-1, p-value, the
-loss rules' verdicts on its last training losses, and its health.
+last batch's loss, the share of validation images on which it predicts what its initialisation did (rule 4), and its
+health.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import subprocess
@@ -35,6 +35,7 @@ from benchbridge.data.loader import LoaderSpec, make_loader
 from benchbridge.data.shard_files import open_dataset
 from benchbridge.execute import health
 from benchbridge.models import create_model, model_data_config
+from benchbridge.results import load_results
 
 CLASSES = 10
 MODELS = {  # the quickstart's network (kaiming head) and the issue's (the small-image default head: pytorch)
@@ -102,6 +103,7 @@ def _quickstart_data() -> Path:
 
 def learned(args: argparse.Namespace) -> None:
     out = Path(args.out or tempfile.mkdtemp(prefix="bb-health-learned-"))
+    out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "name": "health-margins", "output_dir": str(out / "results"),
         "dataset": {"name": "shards", "options": {"path": str(Path(args.data).resolve())}},
@@ -113,18 +115,43 @@ def learned(args: argparse.Namespace) -> None:
                      "epochs": 15, "schedule": {"name": "step", "step_size": 9, "gamma": 0.1}},
         "evaluation": {"every": 1000000, "best_k": 1, "batch_size": 250},  # once, after training
         "data": {"augmentation": "paper"},
-        "execution": {"device": "cpu", "threads": 1, "workers": 1, "cache_data": True, "on_unhealthy": "train"},
+        "execution": {"device": "cpu", "threads": 1, "workers": 1, "cache_data": True, "on_unhealthy": "train",
+                      "save_weights": "all"},  # init.pt and weights.pt: rule 4's share of unchanged predictions
     }
     path = out / "manifest.yaml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     subprocess.run([sys.executable, "-m", "benchbridge", "run", str(path)], check=False)
-    for metrics in sorted((out / "results").rglob("metrics.json")):
-        m = json.loads(metrics.read_text())
-        images = m["curve"][-1]["val_images"]
-        p = health.chance_p_value(m["top1"], images, CLASSES)
-        losses = [c["train_loss"] for c in m["curve"] if c.get("train_loss") is not None]
-        print(f"seed {m['seed']}: top-1 {m['top1']:.3f} on {images} images, p {p:.2g}; last training loss "
-              f"{losses[-1] / math.log(CLASSES):.3f} x ln C; health {m['health']}: {m.get('health_reason')}")
+    for result in load_results(out / "results"):
+        m = result.record
+        if m is None:
+            continue
+        images = m.curve[-1].val_images
+        p = health.chance_p_value(m.top1, images, CLASSES)
+        losses = [c.train_loss for c in m.curve if c.train_loss is not None]
+        print(f"seed {m.seed}: top-1 {m.top1:.3f} on {images} images, p {p:.2g}; last batch's training loss "
+              f"{losses[-1] / math.log(CLASSES):.3f} x ln C; predictions unchanged from its initialisation "
+              f"{_unchanged(result.run.id, out / 'results', Path(args.data)):.3f}; health {m.health}: "
+              f"{m.health_reason}")
+
+
+def _unchanged(run_id: str, results: Path, data: Path) -> float:
+    """The share of validation images on which a run's trained network predicts what its initialisation did."""
+    options = MODELS["issue's alexnet (pytorch head)"]
+    config = model_data_config("alexnet", **options)
+    spec = LoaderSpec(split="val", classes=tuple(range(CLASSES)), batch_size=250, train=False, seed=0, epoch=0,
+                      input_size=config["input_size"], augmentation="paper")
+    nets = []
+    for name in ("init.pt", "weights.pt"):
+        net = create_model("alexnet", CLASSES, **options).eval()
+        net.load_state_dict(torch.load(results / "runs" / run_id / name, weights_only=True))
+        nets.append(net)
+    same = seen = 0
+    with torch.no_grad():
+        for x, _ in make_loader(open_dataset(data), spec):
+            x = normalise(x, config["mean"], config["std"])
+            same += int((nets[0](x).argmax(1) == nets[1](x).argmax(1)).sum())
+            seen += len(x)
+    return same / seen
 
 
 def main() -> None:

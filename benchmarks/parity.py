@@ -11,7 +11,8 @@ decodes them once into a uint8 tensor, and trains with torch's SGD: a fresh perm
 batch dropped (as benchbridge does since issue 25), random 28px crop + mirror, ImageNet mean/std, centre crop for
 evaluation. The network is built by the
 same constructor (benchbridge's `alexnet`, seeded by the run's seed), so what differs is only the loop and the data
-path. Prints a table per half: mean, standard error, the difference and whether it lies within two standard errors.
+path. Prints a table per half: mean, standard error, the difference and whether it lies within two standard errors,
+and how far each side's training moved every block from its initialisation (mean |theta - theta_0|, per block).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def manifest(data: Path, out: Path, seed: int, images_per_class: int, epochs: in
             "model": json.loads(json.dumps(RECIPE["model"])), "splits": [{"name": "random", "options": {"seed": 0}}],
             "conditions": ["baseA", "baseB"], "seeds": [seed], "training": training,
             "evaluation": {"every": 1_000_000, "best_k": 1, "batch_size": 250},
-            "execution": {"device": "cpu", "threads": 1, "workers": "auto", "cache_data": True},
+            "execution": {"device": "cpu", "threads": 1, "workers": "auto", "cache_data": True,
+                          "save_weights": "all"},  # weights.pt and init.pt of both: their travel per block
             "data": {"augmentation": "paper", "images_per_class": images_per_class}}
 
 
@@ -98,8 +100,11 @@ def run_benchbridge(path: Path, seed: int) -> list[dict[str, Any]]:
     out = []
     for run in plan_of(path):
         rec = records[run["id"]]
+        folder = out_dir / "runs" / run["id"]
+        final, init = (torch.load(folder / name, weights_only=True) for name in ("weights.pt", "init.pt"))
         out.append({"side": "benchbridge", "half": run["half"], "seed": seed, "top1": rec.top1,
-                    "health": rec.health, "classes": run["classes"], "wall_s": rec.wall_time_s})
+                    "health": rec.health, "classes": run["classes"], "wall_s": rec.wall_time_s,
+                    "travel": travel(init, final)})
     return out
 
 
@@ -126,6 +131,16 @@ def read_half(data: Path, split: str, classes: list[int], per_class: int | None)
     return torch.stack(images), torch.tensor(labels)
 
 
+def travel(init: dict[str, torch.Tensor], final: dict[str, torch.Tensor]) -> list[float]:
+    """Per block (blocks.0, blocks.1, ...): mean |theta_final - theta_init| over its weights and biases."""
+    out = []
+    for i in range(len({k.split(".")[1] for k in init if k.startswith("blocks.")})):
+        keys = [k for k in init if k.startswith(f"blocks.{i}.") and init[k].is_floating_point()]
+        moved = sum(float((final[k].float() - init[k].float()).abs().sum()) for k in keys)
+        out.append(moved / max(1, sum(init[k].numel() for k in keys)))
+    return out
+
+
 def normalised(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
@@ -144,6 +159,7 @@ def plain_loop(job: tuple[Path, list[int], int, argparse.Namespace]) -> dict[str
     from benchbridge.builtins.alexnet import AlexNetOptions, build_alexnet  # the same network
     torch.manual_seed(seed)
     net = build_alexnet(AlexNetOptions(**opts), len(classes)).to(memory_format=torch.channels_last)
+    init = {k: v.detach().clone() for k, v in net.state_dict().items()}
     t = RECIPE["training"] | {k[9:]: v for k, v in given.items() if k.startswith("training.")}
     opt = torch.optim.SGD(net.parameters(), lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t["schedule"]["step_size"], gamma=t["schedule"]["gamma"])
@@ -168,7 +184,8 @@ def plain_loop(job: tuple[Path, list[int], int, argparse.Namespace]) -> dict[str
     with torch.no_grad():
         correct = sum(int((net(normalised(vx[i:i + 250, :, off:off + size, off:off + size])).argmax(1)
                            == vy[i:i + 250]).sum()) for i in range(0, len(vx), 250))
-    return {"side": "loop", "seed": seed, "top1": correct / len(vx), "wall_s": time.perf_counter() - start}
+    return {"side": "loop", "seed": seed, "top1": correct / len(vx), "wall_s": time.perf_counter() - start,
+            "travel": travel(init, net.state_dict())}
 
 
 def summary(values: list[float]) -> tuple[float, float]:
@@ -193,6 +210,11 @@ def report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
               f"difference {bm - lm:+.3f}, 2 SE {2 * se:.3f}: "
               f"{'agree' if agree else 'DIFFER' if agree is False else 'one seed: no SE'}")
         verdicts.append({"half": half, "loop": got["loop"], "benchbridge": got["benchbridge"], "agree": agree})
+        for side in ("loop", "benchbridge"):  # how far training moved each block from its initialisation
+            moved = [r["travel"] for r in rows if r["half"] == half and r["side"] == side and r.get("travel")]
+            if moved:
+                means = [statistics.fmean(block) for block in zip(*moved)]
+                print(f"  {side:>11} mean |theta - theta_0| per block: " + " ".join(f"{v:.4f}" for v in means))
     return verdicts
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tarfile
 from pathlib import Path
@@ -419,3 +420,32 @@ def test_a_loss_stuck_above_ln_c_is_never_overruled_by_top1():
     why = health.no_learning(0.220, 500, 10, losses)
     assert why is not None and "above ln 10" in why
     assert health.judge(None, 0.220, 500, 10, losses)[0] == health.NO_LEARNING
+
+
+def test_a_network_whose_predictions_training_did_not_change_is_no_learning():
+    """Rule 4, whatever the loss: a draw of the small-image default head can have its loss between the band and
+    15% above ln C and pass the binomial test (6 of 200 draws, README); at lr 1e-9 its predictions do not move."""
+    from benchbridge.execute import health
+    from benchbridge.execute.watch import HealthWatch
+
+    losses = [math.log(10) * 1.08] * 80  # neither in the band nor 15% above ln C
+    watch = HealthWatch(10, 80, None, frozen=0)
+    watch.losses = losses
+    assert watch.verdict("budget", {"top1": 0.16, "val_images": 500}) == (health.OK, None)  # rules 1-3 pass it
+    watch.unchanged = 1.0
+    state, why = watch.verdict("budget", {"top1": 0.16, "val_images": 500})
+    assert state == health.NO_LEARNING and "same class as its starting point for 100.0%" in why
+    watch.unchanged = 0.42  # a network that learned changes most of its predictions
+    assert watch.verdict("budget", {"top1": 0.16, "val_images": 500}) == (health.OK, None)
+
+
+@pytest.mark.slow
+def test_a_run_at_lr_1e_9_is_caught_by_its_unchanged_predictions(tmp_path):
+    data = shards(tmp_path / "d", train=[16] * 4, val=[10] * 4)
+    path = manifest(tmp_path, data, conditions=["baseB"], training={"batch_size": 4, "epochs": 2, "lr": 1e-9})
+    result = invoke("run", path)
+    assert result.exit_code == 3, result.output
+    from benchbridge.results import load_results
+
+    [record] = [r.record for r in load_results(tmp_path / "out") if r.record is not None]
+    assert record.health == "no_learning" and "starting point for 100.0%" in (record.health_reason or "")

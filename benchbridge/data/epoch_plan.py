@@ -6,7 +6,8 @@ per-shard class counts give without reading a shard. Rank r takes the r-th conti
 at most one); its workers take contiguous pieces of that slice, cut at whole batches, so the DataLoader's
 round-robin yields the rank's batches in order, all full but the last. Each sample is therefore read and decoded by
 exactly one (rank, worker). Training pads every rank to ceil(total / n) samples (a short rank decodes one sample
-twice), so every rank runs ceil(ceil(total / n) / batch_size) steps; evaluation does not pad: every sample exactly
+twice), so every rank reads ceil(ceil(total / n) / batch_size) batches (the trainer's `drop_last` leaves out the
+last when it is partial); evaluation does not pad: every sample exactly
 once over all ranks (combine per-rank sums with an all-reduce).
 `images_per_class=k` keeps the first k training samples of each class in file order (a fixed random subset,
 computed from the index's per-shard class counts, the same for every rank/worker split).

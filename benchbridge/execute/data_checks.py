@@ -56,7 +56,8 @@ def check_classes(m: ResolvedManifest, run: Run, source: DatasetSource) -> None:
                             f"which have no {word} images: its networks would be "
                             f"{'trained' if split == 'train' else 'evaluated'} on classes they never see.",
                             file=m.file, key=data_key, hint=f"Add {word} images to those classes and prepare the "
-                            "dataset again, or leave the classes out (the task's classes).")
+                            "dataset again, or leave those classes out (a source's or target's `classes`, or a dataset "
+                            "prepared without them).")
     per_class = m.recipe(run.data_from).data.images_per_class
     if per_class is None:
         return

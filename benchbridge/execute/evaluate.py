@@ -34,6 +34,22 @@ def evaluate(net: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.T
     return {"top1": correct1 / seen, "top5": correct5 / seen, "val_loss": loss / seen, "val_images": int(seen)}
 
 
+def agreement(a: torch.nn.Module, b: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+              device: torch.device, precision: str = "fp32", channels_last: bool = False) -> tuple[int, int]:
+    """(images on which `a` and `b` predict the same class, images) over every image of `batches`, summed over
+    ranks; both networks in eval mode."""
+    a.eval(), b.eval()
+    same = seen = 0
+    with torch.no_grad(), autocast(device, precision):
+        for x, _ in batches:
+            x = to_device(x, device, channels_last)
+            same += int((a(x).argmax(1) == b(x).argmax(1)).sum())
+            seen += len(x)
+    a.train()
+    same, seen = distributed.all_sum([same, seen], device)
+    return int(same), int(seen)
+
+
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     """A batch of images on `device`, in channels-last layout when the network uses it."""
     x = x.to(device, non_blocking=True)

@@ -1,6 +1,6 @@
 """Did a run learn? `ok`, `diverged` (a non-finite training loss) or `no_learning`.
 
-`no_learning` is any of three signs, checked on the run's final evaluation and its training losses:
+`no_learning` is any of four signs, checked on the run's final evaluation and its training losses:
 1. top-1 not significantly above chance (one-sided binomial test at ALPHA against 1/C);
 2. the training loss pinned at ln C (the loss of a uniform guess): every loss of the last tenth within LOSS_BAND,
    unless top-1 is far above chance (p < LEARNED_ALPHA: the run learned, and its record says why it is ok);
@@ -8,7 +8,10 @@
    above ln C. A network that learned anything predicts its own training images better than a uniform guess; one
    that did not (e.g. a learning rate of 1e-9) keeps its initial loss, which for a randomly initialised network is
    often well above ln C, while its top-1 can pass the binomial test on a draw (a random network's guesses are not
-   independent coin flips, so a fixed one can sit above 1/C).
+   independent coin flips, so a fixed one can sit above 1/C);
+4. at the end of training (not for frozen blocks), the network predicts what its starting point predicted for at
+   least UNCHANGED of the validation images: training did not move it. Whatever the head's initialisation, a run at
+   lr 1e-9 keeps its draw's predictions (rule 3 misses the draws whose loss sits between 1.02 and 1.15 x ln C).
 Rule 3 was set on the quickstart's base networks (1 epoch, seeds 0-2, 12 networks each): at lr 1e-9 the last
 tenth's mean loss was 1.42 to 2.64 x ln C at the end (1.44 to 2.71 x after 30% of the iterations, where
 training.abort_if_no_learning=0.3 checks); at the recipe's lr 0.01 it was at most 0.95 x ln C at the end (at most
@@ -31,6 +34,9 @@ ABOVE_CHANCE = 0.15
 """A mean training loss more than this fraction above ln C, over the last tenth, counts as 'stuck above chance'."""
 LAST_FRACTION = 0.1
 """The loss criteria look at this last fraction of the iterations."""
+UNCHANGED = 0.99
+"""A trained network that predicts what its starting point predicted on this fraction of the validation images (or
+more) did not move: rule 4, never overruled."""
 LEARNED_ALPHA = 1e-3
 """A top-1 above chance at this one-sided p overrules rule 2 (the loss pinned at ln C): see `no_learning`."""
 
@@ -110,6 +116,14 @@ def no_learning(top1: float, images: int, classes: int, losses: Sequence[float])
                      f"{ABOVE_CHANCE:.0%} above ln {classes} = {math.log(classes):.3f} (the loss of a uniform guess): "
                      "the network predicts its own training images worse than guessing")
     return "; ".join(signs) or None
+
+
+def unchanged(fraction: float | None) -> str | None:
+    """Rule 4: why a network whose predictions did not change with training shows no learning, or None."""
+    if fraction is None or fraction < UNCHANGED:
+        return None
+    return (f"after training it predicts the same class as its starting point for {fraction:.1%} of the validation "
+            f"images (>= {UNCHANGED:.0%}): training did not move it (a learning rate far too small?)")
 
 
 def judge(diverged: str | None, top1: float, images: int, classes: int,

@@ -27,7 +27,7 @@ from benchbridge.execute import checkpoint, distributed
 from benchbridge.execute.checkpoint import LoopState, TrainLog, TrainState
 from benchbridge.execute.context import RunContext
 from benchbridge.execute.devices import check_batch_split
-from benchbridge.execute.evaluate import autocast, evaluate, to_device
+from benchbridge.execute.evaluate import agreement, autocast, evaluate, to_device
 from benchbridge.execute.optimize import LearningRate, Plateau, enter_phase, make_optimizer
 from benchbridge.execute.outcome import Outcome, to_record
 from benchbridge.execute.watch import HealthWatch
@@ -96,7 +96,8 @@ class Trainer:
         self.plan: StrategyPlan = as_plan([])  # the strategy's (build_network)
         self._phase: int | None = None  # the phase of a multi-phase plan the network is set up for
 
-    def loader(self, split: str, epoch: int, held_out: bool = False) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    def loader(self, split: str, epoch: int, held_out: bool = False,
+               counted: bool = True) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's batches of `split` (its share of each global batch), normalised on the device; with
         evaluation.holdout, training skips the held-out images and
         `held_out` reads only them (evaluation-style, from the training subset)."""
@@ -113,8 +114,8 @@ class Trainer:
                           world_size=self.world, num_workers=ex.num_workers, cache=ex.cache_data, decode=decode,
                           device=self.setup.device, skip_corrupt=self.d.skip_corrupt, drop_last=train)
         if self._pipeline() == "dali":  # num_workers: DALI's threads (at least one)
-            return self._counting(make_dali_loader(self.setup.dataset, spec))
-        return self._counting(make_loader(self.setup.dataset, spec))  # uint8 batches: normalised on the device
+            return self._counting(make_dali_loader(self.setup.dataset, spec), counted)
+        return self._counting(make_loader(self.setup.dataset, spec), counted)  # uint8: normalised on the device
 
     def _pipeline(self) -> str:
         """torch or dali: the manifest's data.pipeline, auto resolved (dali when installed and on CUDA)."""
@@ -122,16 +123,18 @@ class Trainer:
             return self.d.pipeline
         return "dali" if self.setup.device.type == "cuda" and dali_available() else "torch"
 
-    def _counting(self, loader: ShardLoader | DaliLoader) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    def _counting(self, loader: ShardLoader | DaliLoader,
+                  counted: bool = True) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         """The loader's uint8 batches, moved to the device and normalised there; afterwards, its skipped corrupt
-        samples and decoded images are added to the log."""
+        samples and decoded images are added to the log (unless not `counted`: a health check's extra pass)."""
         dev, mean, std = self.setup.device, self.data_config["mean"], self.data_config["std"]
         try:
             for x, y in loader:
                 yield normalise(x.to(dev, non_blocking=True), mean, std), y.to(dev, non_blocking=True)
         finally:
-            self.log.skipped += loader.skipped
-            self.log.decoded += loader.decoded
+            if counted:
+                self.log.skipped += loader.skipped
+                self.log.decoded += loader.decoded
 
     def fit(self) -> tuple[Network, RunRecord]:
         """Train (resuming from the run's checkpoint, if any), evaluate, and return the network and its record."""
@@ -150,7 +153,18 @@ class Trainer:
             self._loop(net, model, opt, ls, start)
             if not self.log.curve or self.log.curve[-1].iteration != ls.it:
                 self._evaluate(net, ls)
+        self.watch.unchanged = self._unchanged(net)
         return net, self._record(net, ls, ls.wall_s + time.perf_counter() - start)
+
+    def _unchanged(self, net: Network) -> float | None:
+        """The share of validation images on which the trained network predicts what its starting point did
+        (health rule 4); None with frozen blocks or when training stopped early (diverged, aborted)."""
+        if self.watch.frozen or self.stop_reason not in ("budget", "plateau"):
+            return None
+        start, _ = build_network(self.run, self.setup)  # the same draw (and copied blocks) it started from
+        same, seen = agreement(net, start, self.loader("val", 0, counted=False), self.setup.device,
+                               self.t.precision, self.t.channels_last)
+        return same / seen if seen else None
 
     def _check_batches(self) -> None:
         """The global batch must split evenly over the ranks, and an epoch must hold one full batch (the last

@@ -18,6 +18,7 @@ class HealthWatch:
         self.losses: list[float] = []  # training loss of every iteration (the no_learning check reads the end)
         self.abort_checked = False
         self.reason: str | None = None  # why the run diverged or was aborted
+        self.unchanged: float | None = None  # at the end: the share of predictions its starting point made too
 
     def loss(self, value: float, it: int) -> bool:
         """Record iteration `it`'s training loss; False (and the run diverged) when it is not finite."""
@@ -51,6 +52,9 @@ class HealthWatch:
         if stop_reason in (health.DIVERGED, health.NO_LEARNING):
             return stop_reason, self.reason
         state, why = health.judge(None, final.top1, final.val_images, self.classes, self.losses)
+        still = health.unchanged(self.unchanged)
+        if still:
+            state, why = health.NO_LEARNING, f"{why}; {still}" if state == health.NO_LEARNING else still
         if state == health.NO_LEARNING and self.frozen:  # e.g. random frozen layers: what the condition measures
             return health.OK, f"{why}; with {self.frozen} frozen blocks this is a measurement, not a failure"
         return state, why

@@ -116,7 +116,7 @@ class Training(Strict):
                                          "iterations (it is also saved on SIGTERM/SIGUSR1/SIGUSR2).")
     abort_if_no_learning: float | None = Field(
         None, gt=0, le=1, description="After this fraction of its iterations, stop a run that shows no learning "
-        "(top-1 not significantly above chance, or training loss at ln C or above it): its health is no_learning.")
+        "(the health rules of README's Reliability section, on the evaluation then): its health is no_learning.")
 
     @model_validator(mode="after")
     def _one_length(self) -> "Training":

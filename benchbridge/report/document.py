@@ -119,8 +119,9 @@ def health_blocks(g: GridReport) -> list[Block]:
                  warning=True),
             Table(["health", "condition", "n", "split", "seed", "id", "reason"], rows,
                   "diverged: non-finite training loss; no_learning: top-1 not significantly above chance (binomial, "
-                  "1%), or training loss at ln C or more than 15% above it; blocked: not trained because the run it "
-                  "copies from is unhealthy")]
+                  "1%), training loss at ln C (unless top-1 is far above chance, p < 1e-3) or more than 15% above "
+                  "it, or the same predictions as its starting point on 99% of the validation images (README, "
+                  "Reliability); blocked: not trained because the run it copies from is unhealthy")]
 
 
 def convergence_blocks(g: GridReport) -> list[Block]:

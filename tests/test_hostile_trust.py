@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from benchbridge.results.record import CurvePoint
 import torch
 import yaml
 from click.testing import CliRunner
@@ -422,6 +424,9 @@ def test_a_loss_stuck_above_ln_c_is_never_overruled_by_top1():
     assert health.judge(None, 0.220, 500, 10, losses)[0] == health.NO_LEARNING
 
 
+FINAL = CurvePoint(iteration=10, epoch=1, lr=0.01, top1=0.16, top5=0.6, val_images=500)  # a final evaluation
+
+
 def test_a_network_whose_predictions_training_did_not_change_is_no_learning():
     """Rule 4, whatever the loss: a draw of the small-image default head can have its loss between the band and
     15% above ln C and pass the binomial test (6 of 200 draws, README); at lr 1e-9 its predictions do not move."""
@@ -431,12 +436,12 @@ def test_a_network_whose_predictions_training_did_not_change_is_no_learning():
     losses = [math.log(10) * 1.08] * 80  # neither in the band nor 15% above ln C
     watch = HealthWatch(10, 80, None, frozen=0)
     watch.losses = losses
-    assert watch.verdict("budget", {"top1": 0.16, "val_images": 500}) == (health.OK, None)  # rules 1-3 pass it
+    assert watch.verdict("budget", FINAL) == (health.OK, None)  # rules 1-3 pass it
     watch.unchanged = 1.0
-    state, why = watch.verdict("budget", {"top1": 0.16, "val_images": 500})
+    state, why = watch.verdict("budget", FINAL)
     assert state == health.NO_LEARNING and "same class as its starting point for 100.0%" in why
     watch.unchanged = 0.42  # a network that learned changes most of its predictions
-    assert watch.verdict("budget", {"top1": 0.16, "val_images": 500}) == (health.OK, None)
+    assert watch.verdict("budget", FINAL) == (health.OK, None)
 
 
 @pytest.mark.slow

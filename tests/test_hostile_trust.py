@@ -454,3 +454,26 @@ def test_a_run_at_lr_1e_9_is_caught_by_its_unchanged_predictions(tmp_path):
 
     [record] = [r.record for r in load_results(tmp_path / "out") if r.record is not None]
     assert record.health == "no_learning" and "starting point for 100.0%" in (record.health_reason or "")
+
+
+def test_a_run_whose_training_loss_shows_learning_skips_rule_4s_extra_pass(tmp_path, monkeypatch):
+    """Rule 4 costs a validation pass; a training loss well below ln C (which no untrained network reaches) already
+    shows learning, so the trainer does not make the pass. Whether the loss shows learning is the health module's
+    rule (checked here on numbers); the trainer asks it, and makes the pass only when the answer is no."""
+    from benchbridge.execute import health, train
+
+    assert health.loss_shows_learning([0.5] * 100, 2, 64) and not health.loss_shows_learning([0.69] * 100, 2, 64)
+    assert not health.loss_shows_learning([0.3] * 99 + [5.0] * 10, 2, 64)  # the last tenth counts
+    assert not health.loss_shows_learning([0.1] * 100, 2, 4)  # 10 losses of 4 images: a lucky few batches
+    calls = []
+    real = train.agreement
+    monkeypatch.setattr(train, "agreement", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data = shards(tmp_path / "d", train=[16] * 4, val=[10] * 4)
+    for learned, passes in ((True, []), (False, [1])):
+        monkeypatch.setattr(health, "loss_shows_learning", lambda losses, classes, batch, answer=learned: answer)
+        (tmp_path / str(learned)).mkdir()
+        path = manifest(tmp_path / str(learned), data, conditions=["baseB"], training={"batch_size": 4, "epochs": 1},
+                        execution={"device": "cpu", "threads": 1, "workers": 1, "on_unhealthy": "train"})
+        calls.clear()
+        invoke("run", path)
+        assert calls == passes, learned

@@ -23,7 +23,7 @@ from benchbridge.data.holdout import Holdout
 from benchbridge.data.loader import LoaderSpec, ShardLoader, make_loader
 from benchbridge.data.loader import count_samples as count_kept
 from benchbridge.errors import UserError
-from benchbridge.execute import checkpoint, distributed
+from benchbridge.execute import checkpoint, distributed, health
 from benchbridge.execute.checkpoint import LoopState, TrainLog, TrainState
 from benchbridge.execute.context import RunContext
 from benchbridge.execute.devices import check_batch_split
@@ -158,8 +158,10 @@ class Trainer:
 
     def _unchanged(self, net: Network) -> float | None:
         """The share of validation images on which the trained network predicts what its starting point did
-        (health rule 4); None with frozen blocks or when training stopped early (diverged, aborted)."""
-        if self.watch.frozen or self.stop_reason not in ("budget", "plateau"):
+        (health rule 4); None with frozen blocks, when training stopped early (diverged, aborted) or when its
+        training loss already shows that it learned (`health.loss_shows_learning`: no extra pass needed)."""
+        if self.watch.frozen or self.stop_reason not in ("budget", "plateau") \
+                or health.loss_shows_learning(self.watch.losses, self.watch.classes, self.t.batch_size):
             return None
         start, _ = build_network(self.run, self.setup)  # the same draw (and copied blocks) it started from
         same, seen = agreement(net, start, self.loader("val", 0, counted=False), self.setup.device,

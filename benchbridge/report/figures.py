@@ -45,7 +45,7 @@ def _save(fig: Any, out: Path, name: str, title: str, caption: str) -> Figure:
 
 
 def _ylabel(relative: bool) -> str:
-    return "top-1 relative to baseB (1 = baseB)" if relative else "top-1 accuracy on the target half B"
+    return "top-1 relative to baseB (1 = baseB)" if relative else "top-1 on the target's validation images"
 
 
 def _xaxis(ax: Any, n_cuts: int) -> None:

@@ -103,7 +103,8 @@ def run(manifest: str, overrides: tuple[str, ...], as_json: bool, nproc_per_node
     if as_json:
         print_json(_results_json(load_results(job.output_dir)))
     else:
-        print_table(job.output_dir, title=f"top-1 of each network on its own task's validation images: {job.output_dir}")
+        print_table(job.output_dir,
+                    title=f"top-1 of each network on its own task's validation images: {job.output_dir}")
     unhealthy_runs = health_summary(load_results(job.output_dir), blocked_runs(job.output_dir))
     if unhealthy_runs and not distributed.launched_by_torchrun():
         sys.exit(UNHEALTHY_EXIT)

@@ -34,6 +34,30 @@ def _write(out: str, split: str, number: int, first: int, chunk: Sequence[Any],
         return split, number, [], str(exc)
 
 
+def in_processes(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], workers: int,
+                 done: Callable[..., None], init: Callable[..., None] | None = None,
+                 initargs: tuple[Any, ...] = ()) -> None:
+    """`done(*fn(*job))` for every job, in up to `workers` processes (each set up by `init(*initargs)`), in this
+    process when one would do; the first exception (from `fn` or `done`) cancels the jobs not started and is
+    raised."""
+    processes = min(workers, len(jobs))
+    if processes <= 1:
+        if init is not None:
+            init(*initargs)
+        for job in jobs:
+            done(*fn(*job))
+        return
+    with ProcessPoolExecutor(processes, initializer=init, initargs=initargs) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                done(*future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
 def write_dataset_parallel(  # noqa: PLR0913 -- write_dataset's arguments, plus the function and the processes
         out: Path, name: str, classes: list[ClassInfo], items: Mapping[str, Sequence[Any]], make: MakeSamples,
         prepare_params: dict[str, Any], *, shard_size: int = DEFAULT_SHARD_SIZE, workers: int | None = None,
@@ -56,21 +80,7 @@ def write_dataset_parallel(  # noqa: PLR0913 -- write_dataset's arguments, plus 
         if on_progress is not None:
             on_progress(split, len(written))
 
-    processes = min(workers or os.cpu_count() or 1, len(jobs))
-    if processes <= 1:
-        _init(make)
-        for job in jobs:
-            done(*_write(*job))
-    else:
-        with ProcessPoolExecutor(processes, initializer=_init, initargs=(make,)) as pool:
-            futures = [pool.submit(_write, *job) for job in jobs]
-            try:
-                for future in as_completed(futures):
-                    done(*future.result())
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+    in_processes(_write, jobs, workers or os.cpu_count() or 1, done, _init, (make,))
     splits = {split: split_entry(split, [shards[split, n] for n in range(sum(1 for j in jobs if j[1] == split))],
                                  len(classes)) for split in items}
     return finish_dataset(out, name, classes, splits, prepare_params)

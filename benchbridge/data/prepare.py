@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from benchbridge.data.parallel_write import in_processes
 from benchbridge.data.source import ClassInfo, DatasetSource
 from benchbridge.data.shard_files import (DEFAULT_SHARD_SIZE, OnProgress, clear_previous, finish_dataset, shard_name,
                                      split_entry, write_shard)
@@ -176,16 +176,4 @@ def _run_jobs(jobs: list[_Job], workers: int, on_progress: OnProgress | None) ->
         if on_progress:
             on_progress(split, count)
 
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            done(*_write_shard(job))
-        return
-    with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
-        futures = [pool.submit(_write_shard, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                done(*future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    in_processes(_write_shard, [(job,) for job in jobs], workers, done)

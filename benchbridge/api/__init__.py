@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
     from benchbridge.data.ilsvrc import convert_imagenet, count_imagenet
     from benchbridge.data.imagefolder import convert_imagefolder, count_images, find_layout
     from benchbridge.data.parallel_write import write_dataset_parallel
-    from benchbridge.data.prepare import EncodingOptions
+    from benchbridge.data.prepare import EncodingOptions, shrink_to_jpeg
     from benchbridge.data.shard_files import DEFAULT_SHARD_SIZE, OnProgress, read_index, write_dataset
     from benchbridge.data.shard_files import open_dataset as open_shards
     from benchbridge.data.source import INDEX_FILE, ClassInfo, DatasetPlugin, DatasetSource, PreparationPlugin
@@ -64,7 +64,7 @@ _public("benchbridge.data.shard_files", "DEFAULT_SHARD_SIZE", "OnProgress", "rea
 _public("benchbridge.data.parallel_write", "write_dataset_parallel")
 _public("benchbridge.data.imagefolder", "convert_imagefolder", "count_images", "find_layout")
 _public("benchbridge.data.ilsvrc", "convert_imagenet", "count_imagenet")
-_public("benchbridge.data.prepare", "EncodingOptions")
+_public("benchbridge.data.prepare", "EncodingOptions", "shrink_to_jpeg")
 _public("benchbridge.data.synthetic_images", "prepare_synthetic", synthetic_classes="class_infos",
         synthetic_params="prepare_params")
 # splits and strategies

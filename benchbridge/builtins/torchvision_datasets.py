@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchbridge.api import DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, OnProgress, UserError, hookimpl, \
-    write_dataset_parallel
+    shrink_to_jpeg, write_dataset_parallel
 
 TRAIN_SPLITS = ("train", "trainval", "train-standard", "training")
 VAL_SPLITS = ("test", "val", "valid", "validation", "val-standard")
@@ -240,13 +239,7 @@ def jpeg(image: Any, size: int | None, quality: int) -> bytes:
         array = np.asarray(image)
         image = Image.fromarray(array.transpose(1, 2, 0) if array.ndim == 3 and array.shape[0] in (1, 3) else array)
     image = image.convert("L" if image.mode in ("L", "1", "I;16", "I", "F") else "RGB")
-    if size is not None and min(image.size) > size:
-        scale = size / min(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.BICUBIC)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
+    return shrink_to_jpeg(image, size, quality)
 
 
 def write_order(parts: list[tuple[Any, list[int]]], first_part: int) -> list[tuple[int, int]]:

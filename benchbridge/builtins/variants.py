@@ -14,7 +14,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchbridge.api import DEFAULT_SHARD_SIZE, DatasetSource, OnProgress, UserError, hookimpl, open_shards, \
-    write_dataset
+    shrink_to_jpeg, write_dataset
 
 
 class VariantOptions(BaseModel):
@@ -44,13 +44,7 @@ def transform(jpeg: bytes, options: VariantOptions) -> bytes:
     """One stored image in greyscale and/or shrunk, re-encoded as JPEG."""
     with Image.open(io.BytesIO(jpeg)) as im:
         image = im.convert("L" if options.grey else "RGB")
-    if options.size is not None and min(image.size) > options.size:
-        scale = options.size / min(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.BICUBIC)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=options.quality)
-    return buf.getvalue()
+    return shrink_to_jpeg(image, options.size, options.quality)
 
 
 def samples(source: DatasetSource, split: str, options: VariantOptions) -> Iterator[tuple[bytes, int]]:

@@ -72,6 +72,18 @@ def resize_image(image: Image.Image, size: int, mode: str = "shorter") -> Image.
     return image.convert("RGB").resize(new, Image.BICUBIC)
 
 
+def shrink_to_jpeg(image: Image.Image, size: int | None, quality: int) -> bytes:
+    """The image (in its own mode, L or RGB) as JPEG, shrunk first so its shorter side is `size` pixels (never
+    enlarged; None: as it is)."""
+    if size is not None and min(image.size) > size:
+        scale = size / min(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.BICUBIC)
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def encode_file(path: Path, enc: Encoding) -> bytes:
     """The stored JPEG of one image file: a JPEG kept as-is when no resize is asked, else re-encoded."""
     data = path.read_bytes()

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchbridge.api import DEFAULT_SHARD_SIZE, ClassInfo, DatasetSource, OnProgress, UserError, hookimpl, \
-    write_dataset_parallel
+    shrink_to_jpeg, write_dataset_parallel
 from benchbridge_hf.reading import open_splits
 
 IMAGE_COLUMNS = ("image", "img", "pixel_values")
@@ -178,13 +178,7 @@ def jpeg(value: Any, options: HfOptions) -> bytes:
         return data
     image = Image.open(io.BytesIO(data)) if data is not None else Image.fromarray(np.asarray(value, dtype=np.uint8))
     image = image.convert("L" if image.mode in ("L", "1", "I;16", "I", "F") else "RGB")
-    if options.size is not None and min(image.size) > options.size:
-        scale = options.size / min(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.BICUBIC)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=options.quality)
-    return buf.getvalue()
+    return shrink_to_jpeg(image, options.size, options.quality)
 
 
 class HfPreparation:

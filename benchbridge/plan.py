@@ -37,6 +37,11 @@ class Run:
     def train_classes(self) -> list[int]:
         return self.classes[self.target]
 
+    @property
+    def labels(self) -> list[tuple[str, str]]:
+        """Every (split or pair label, condition) this network stands for."""
+        return [(self.split, self.condition)] + [(a["split"], a["condition"]) for a in self.also]
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

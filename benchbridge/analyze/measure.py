@@ -124,9 +124,9 @@ def _source_id(plan: list[Run], g: Group) -> str | None:
     base_a = g.base("A")
     if base_a is not None:
         return base_a.run.id
-    target_base = {r.id for r in plan if r.n == 0 and (g.split, "baseB") in labels(r) and r.seed == g.seed}
+    target_base = {r.id for r in plan if r.n == 0 and (g.split, "baseB") in r.labels and r.seed == g.seed}
     found = {r.source for r in plan if r.seed == g.seed and r.source and r.source not in target_base
-             and any(split == g.split for split, _ in labels(r))}
+             and any(split == g.split for split, _ in r.labels)}
     return found.pop() if len(found) == 1 else None
 
 
@@ -147,11 +147,6 @@ def _roles(job: Job, g: Group, source: str | None, by_id: dict[str, Result]) -> 
     found = by_id.get(source or "")
     top1 = found.record.top1 if found is not None and found.record is not None else None
     return {"source": src, "target": tgt, "source_run_id": source, "source_top1": top1}
-
-
-def labels(run: Run) -> list[tuple[str, str]]:
-    """Every (split or pair label, condition) a planned network stands for."""
-    return [(run.split, run.condition)] + [(a["split"], a["condition"]) for a in run.also]
 
 
 def t_view(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -180,7 +180,7 @@ def finetuned_runs(plan: list[Run]) -> dict[tuple[str, int], Run]:
     """Per (split, seed), the network the T-metric compares: AnB+ at its largest n, else BnB+ at its largest n."""
     best: dict[tuple[str, int], tuple[tuple[bool, int], Run]] = {}
     for run in plan:
-        for split, condition in [(run.split, run.condition)] + [(a["split"], a["condition"]) for a in run.also]:
+        for split, condition in run.labels:
             rank = (condition == "AnB+", run.n)
             if condition in ("AnB+", "BnB+") and ((split, run.seed) not in best or rank > best[split, run.seed][0]):
                 best[split, run.seed] = (rank, run)

@@ -24,7 +24,7 @@ class Result:
     @property
     def labels(self) -> list[tuple[str, str]]:
         """Every (split, condition) this network stands for."""
-        return [(self.run.split, self.run.condition)] + [(a["split"], a["condition"]) for a in self.run.also]
+        return self.run.labels
 
     @property
     def split_kinds(self) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from benchbridge.api import Network, hookimpl
+from benchbridge.models.lrn import LocalResponseNorm
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,7 +60,7 @@ def _conv_blocks(o: AlexNetOptions) -> list[tuple[str, nn.Module]]:
         return nn.MaxPool2d(3, 2, ceil_mode=True)
 
     def lrn() -> list[nn.Module]:
-        return [nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75)] if o.lrn else []
+        return [LocalResponseNorm(5, alpha=1e-4, beta=0.75)] if o.lrn else []
 
     relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
     return [

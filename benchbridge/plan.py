@@ -21,33 +21,40 @@ class Run:
     id: str
     condition: str  # baseA, baseB, BnB, BnB+, AnB, AnB+, random_frozen, or a custom condition
     n: int  # blocks copied or frozen; 0 for base networks
-    split: str
+    pair: str  # the label of its (source -> target) pair: a split's label, or "source->target"
     seed: int
     strategy: str
     strategy_options: dict[str, Any]
-    target: str  # "A" or "B": the half this network trains and is evaluated on
-    classes: dict[str, list[int]]  # {"A": [...], "B": [...]}
-    source: str | None  # id of the run whose first n blocks are copied
+    role: str  # "A": it trains on the pair's source task (a source's base network); "B": on its target task
+    classes: dict[str, list[int]]  # {"A": the source task's classes ([] for a checkpoint), "B": the target's}
+    source: str | None  # id of the run (or checkpoint) whose first n blocks are copied
     depends_on: list[str]
-    also: list[dict[str, str]] = field(default_factory=list)  # other (split, condition, split_kind) labels
-    split_kind: str = "other"  # random, dissimilar or other: what the split plugin declared
-    data_from: str | None = None  # sources and targets: the source or target whose dataset it trains on
+    also: list[dict[str, str]] = field(default_factory=list)  # other (pair, condition, family) labels
+    family: str = "other"  # random, dissimilar or other: what the split plugin declared ("other": sources/targets)
+    task: str | None = None  # the named source or target it trains on (its dataset, recipe); None: a split's half
 
     @property
     def train_classes(self) -> list[int]:
-        return self.classes[self.target]
+        return self.classes[self.role]
 
     @property
     def labels(self) -> list[tuple[str, str]]:
-        """Every (split or pair label, condition) this network stands for."""
-        return [(self.split, self.condition)] + [(a["split"], a["condition"]) for a in self.also]
+        """Every (pair label, condition) this network stands for."""
+        return [(self.pair, self.condition)] + [(a["pair"], a["condition"]) for a in self.also]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Run":
+        """A run as plan.json or run.json holds it (files written before issue 28 with the old field names)."""
+        data = {RENAMED.get(k, k): v for k, v in data.items()}
+        data["also"] = [{RENAMED.get(k, k): v for k, v in a.items()} for a in data.get("also", [])]
         return cls(**data)
+
+
+RENAMED = {"split": "pair", "target": "role", "split_kind": "family", "data_from": "task"}
+"""Run fields as plan.json and run.json named them before one vocabulary (issue 28): old name -> new name."""
 
 
 def run_id(definition: dict[str, Any]) -> str:
@@ -233,7 +240,7 @@ def _layers(m: ResolvedManifest, n_cuts: int) -> list[int]:
 
 def _add(runs: dict[str, Run], run: Run) -> None:
     if run.id in runs:
-        runs[run.id].also.append({"split": run.split, "condition": run.condition, "split_kind": run.split_kind})
+        runs[run.id].also.append({"pair": run.pair, "condition": run.condition, "family": run.family})
     else:
         runs[run.id] = run
 
@@ -257,7 +264,7 @@ def _add_base(runs: dict[str, Run], pair: Pair, role: str, seed: int) -> str:
     rid = run_id({**task.common, "classes": list(task.classes), "seed": seed, "strategy": "scratch"})
     if role in pair.bases:
         _add(runs, Run(rid, f"base{role}", 0, pair.label, seed, "scratch", {}, role, classes, None, [],
-                       split_kind=pair.kind, data_from=task.data_from))
+                       family=pair.kind, task=task.data_from))
     return rid
 
 
@@ -268,7 +275,7 @@ def _transfer(pair: Pair, seed: int, n: int, cond: Condition, options: dict[str,
                   "strategy": cond.strategy, "strategy_options": options, "n": n, "source": source})
     planned = source is not None and not (cond.source == "A" and pair.source is None)  # a checkpoint is no run
     return Run(rid, cond.name, n, pair.label, seed, cond.strategy, options, "B", _pair_classes(pair), source,
-               [source] if planned and source else [], split_kind=pair.kind, data_from=pair.target.data_from)
+               [source] if planned and source else [], family=pair.kind, task=pair.target.data_from)
 
 
 def checkpoint_id(m: ResolvedManifest, ckpt: pairs.Checkpoint) -> str:

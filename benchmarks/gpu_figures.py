@@ -204,7 +204,7 @@ def grid(a, dev: torch.device, work: Path) -> dict:
     walls = {}
     finished = [res.record for res in load_results(out) if res.record] if (out / store.PLAN_FILE).is_file() else []
     for rec in finished:
-        walls[f"{rec.condition} n={rec.n} {rec.split}"] = round(rec.wall_time_s, 2)
+        walls[f"{rec.condition} n={rec.n} {rec.pair}"] = round(rec.wall_time_s, 2)
     return {"command": " ".join(cmd[1:]), "status": status, "prepare_s": round(prepare_s, 1), "wall_s": round(wall, 1),
             "networks": len(walls), "per_network_s": walls,
             "mean_per_network_s": round(sum(walls.values()) / len(walls), 2) if walls else None}

@@ -88,7 +88,7 @@ def benchbridge(*argv: str) -> str:
 
 def plan_of(path: Path) -> list[dict[str, Any]]:
     """The two base runs of the manifest: id, half (A or B) and classes."""
-    return [{"id": r["id"], "half": r["target"], "classes": r["classes"][r["target"]]}
+    return [{"id": r["id"], "half": r["role"], "classes": r["classes"][r["role"]]}
             for r in json.loads(benchbridge("plan", str(path), "--json"))]
 
 

@@ -31,7 +31,7 @@ def _set(state: dict[str, torch.Tensor], weight: float, other: float) -> dict[st
 
 
 def _record(run) -> RunRecord:
-    return RunRecord(run_id=run.id, condition=run.condition, n=run.n, split=run.split, seed=run.seed, top1=0.5,
+    return RunRecord(run_id=run.id, condition=run.condition, n=run.n, pair=run.pair, seed=run.seed, top1=0.5,
                      top5=1.0, top1_best_k=0.5, best_k=1, iterations=1, images_seen=1, wall_time_s=1.0)
 
 

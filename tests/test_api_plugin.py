@@ -52,7 +52,7 @@ def test_a_plugin_on_the_api_alone_runs_a_grid_and_reports_it(tmp_path, with_exa
     records = {r.run.id: r.record for r in load_results(tmp_path / "out")}
     assert {(r.condition, r.n, r.cut_point) for r in records.values() if r.n} == {
         ("RF", 1, "c1"), ("RF", 2, "c2"), ("AnB", 1, "c1"), ("AnB", 2, "c2")}
-    assert {r.split_kind for r in records.values()} == {"dissimilar"}  # what the example split declares
+    assert {r.family for r in records.values()} == {"dissimilar"}  # what the example split declares
     logged = example.MemoryLogger.events  # the logger saw every run: manifest, 3 steps, evaluations, record
     for run_id, record in records.items():
         mine = [(event, payload) for i, event, payload in logged if i == run_id]

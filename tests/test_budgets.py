@@ -24,8 +24,8 @@ def planned_steps(tmp_path, **training):
     data["training"] = {"batch_size": 6, **training}
     m = load_manifest(write(tmp_path, data))
     job = Job(m, tmp_path / "out", make_plan(m))
-    return {r.data_from: Trainer(r, RunSetup(m, job.dataset(r.data_from), job.output_dir, torch.device("cpu"),
-                                             task=r.data_from)).total
+    return {r.task: Trainer(r, RunSetup(m, job.dataset(r.task), job.output_dir, torch.device("cpu"),
+                                             task=r.task)).total
             for r in job.plan if r.condition == "baseB"}
 
 

@@ -28,13 +28,13 @@ def test_csv_has_one_row_per_finished_run_with_the_recorded_numbers():
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     plan = json.loads((FIXTURE / store.PLAN_FILE).read_text())
     assert [r["run_id"] for r in rows] == [r["id"] for r in plan]
-    kinds = {r["id"]: r.get("split_kind", "") for r in plan}
+    kinds = {r["id"]: r.get("family", r.get("split_kind", "")) for r in plan}  # the fixture: before issue 28
     assert list(rows[0]) == list(COLUMNS)
     for row in rows:
         m = recorded(row["run_id"])
         assert float(row["top1"]) == m["top1"] and int(row["n"]) == m["n"] and row["condition"] == m["condition"]
         assert row["grid"] == "tiny"  # the manifest's name
-        assert row["split_kind"] == kinds[row["run_id"]]  # v1 records lack it: the plan's, when it has one
+        assert row["family"] == kinds[row["run_id"]]  # v1 records lack it: the plan's, when it has one
         assert row["health"] == ""  # not recorded by version 1: empty, not made up
 
 
@@ -46,7 +46,7 @@ def test_jsonl_rows_group_by_condition_and_n(tmp_path):
     assert len(rows) == 56
     by_cell: dict[tuple, list[float]] = {}
     for r in rows:
-        by_cell.setdefault((r["split"], r["condition"], r["n"]), []).append(r["top1"])
+        by_cell.setdefault((r["pair"], r["condition"], r["n"]), []).append(r["top1"])
     assert all(len(v) == 2 for v in by_cell.values())  # two seeds per cell
     assert {r["dataset"] for r in rows} == {"synthetic"} and {r["model"] for r in rows} == {"alexnet"}
 

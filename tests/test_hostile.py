@@ -65,11 +65,11 @@ def test_the_quickstart_at_lr_1e_9_is_no_learning_for_every_base_network_and_see
         f"output_dir={out}", f"dataset.options.root={tmp_path / 'data'}", "--json"])
     assert result.exit_code == 3, result.output
     runs = store.read_json(out / store.PLAN_FILE)
-    assert sorted({(r["condition"], r["split"], r["seed"]) for r in runs}) == sorted(
+    assert sorted({(r["condition"], r["pair"], r["seed"]) for r in runs}) == sorted(
         (c, s, seed) for c in ("baseA", "baseB") for s in ("random-s0", "manmade->natural") for seed in (0, 1, 2))
     for r in runs:
         m = store.read_json(store.run_dir(out, r["id"]) / store.METRICS_FILE)
-        assert m["health"] == "no_learning", (r["condition"], r["split"], r["seed"], m["top1"], m["health_reason"])
+        assert m["health"] == "no_learning", (r["condition"], r["pair"], r["seed"], m["top1"], m["health_reason"])
         assert m["stop_reason"] == "no_learning"
         # caught by its loss, whatever the draw of its top-1 (the network passed the binomial test)
         assert "above ln 10" in m["health_reason"], m["health_reason"]

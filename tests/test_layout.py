@@ -135,7 +135,8 @@ PLANNER = {"plan.py", "pairs.py", "manifest.py", "sources.py"}
 """Where a manifest's way of stating its tasks (splits of one dataset, or sources and targets) may be read: the
 manifest, its validation, and the planner. Everything downstream sees tasks, pairs and conditions by role."""
 GRID_KIND = re.compile(r"\.(targets|sources)\b|\[\"(targets|sources)\"\]|get\(\"(targets|sources)\"\)"
-                       r"|data_from is (not )?None|split_kind (==|!=)|is_pair_grid|\"kind\"\) ==|raw\.splits")
+                       r"|(data_from|\.task) is (not )?None|split_kind (==|!=)|family (==|!=) \"other\"|is_pair_grid"
+                       r"|\"kind\"\) ==|raw\.splits")
 
 
 def grid_kind_checks(root: Path) -> list[str]:

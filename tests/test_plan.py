@@ -8,7 +8,7 @@ from benchbridge.cli import main
 from benchbridge.manifest import load_manifest, resolve
 from benchbridge.plan import _common, make_plan
 
-REQUIRED_KEYS = {"id", "condition", "n", "split", "seed", "depends_on", "classes"}
+REQUIRED_KEYS = {"id", "condition", "n", "pair", "role", "family", "task", "seed", "depends_on", "classes"}
 
 
 def plan_json(path, *overrides):
@@ -38,8 +38,8 @@ def test_paper_grid_size_and_shared_base_networks(paper_manifest):
     # baseA/baseB: 4 random splits x 2, plus the natural and man-made bases, shared by both directions
     bases = [r for r in plan if r.n == 0]
     assert len(bases) == 10
-    natural_base = next(r for r in bases if r.split == "manmade->natural" and r.condition == "baseB")
-    assert {"split": "natural->manmade", "condition": "baseA", "split_kind": "dissimilar"} in natural_base.also
+    natural_base = next(r for r in bases if r.pair == "manmade->natural" and r.condition == "baseB")
+    assert {"pair": "natural->manmade", "condition": "baseA", "family": "dissimilar"} in natural_base.also
     assert len(plan) == 143
 
 
@@ -68,7 +68,7 @@ def test_ids_depend_on_what_defines_a_network(paper_manifest, write_manifest):
 
 def test_random_split_classes_in_plan_match_the_paper(paper_manifest):
     plan = make_plan(resolve(paper_manifest))
-    split0 = next(r for r in plan if r.split == "random-s0")
+    split0 = next(r for r in plan if r.pair == "random-s0")
     assert split0.classes["A"][:5] == [0, 1, 2, 5, 9]
     assert len(split0.classes["A"]) == len(split0.classes["B"]) == 500
 
@@ -86,7 +86,7 @@ def test_each_run_records_the_kind_its_split_plugin_declared(paper_manifest):
         {"name": "explicit", "options": {"A": [30, 31], "B": [40, 41], "label": "x->y"}, "conditions": ["AnB"]},
         {"name": "natural_manmade", "conditions": ["AnB"]}]
     plan = make_plan(resolve(paper_manifest))
-    kinds = {r.split: r.split_kind for r in plan}
+    kinds = {r.pair: r.family for r in plan}
     assert kinds == {"explicit": "random", "x->y": "other", "manmade->natural": "dissimilar"}
     # the kind is not part of a network's identity: the same classes, the same id
     paper_manifest["splits"][0]["options"]["kind"] = "other"
@@ -129,15 +129,15 @@ def test_a_split_planned_in_both_directions_reuses_its_base_networks_with_roles_
     forward_only = {**paper_manifest, "splits": [{"name": "random", "options": {"seed": 0}}]}
     plan = make_plan(resolve(paper_manifest))
     one_way = make_plan(resolve(forward_only))
-    label = one_way[0].split
-    forward = {(r.condition, r.n): r for r in plan if r.split == label}
-    reverse = {(r.condition, r.n): r for r in plan if r.split == f"{label} reversed"}
+    label = one_way[0].pair
+    forward = {(r.condition, r.n): r for r in plan if r.pair == label}
+    reverse = {(r.condition, r.n): r for r in plan if r.pair == f"{label} reversed"}
     assert {k: r.id for k, r in forward.items()} == {(r.condition, r.n): r.id for r in one_way}  # A->B unchanged
     # the base networks are shared: the reverse's baseA is the forward's baseB and the other way round
     bases = [r for r in plan if r.n == 0]
     assert len(bases) == 2
-    assert {"split": f"{label} reversed", "condition": "baseA", "split_kind": "random"} in forward["baseB", 0].also
-    assert {"split": f"{label} reversed", "condition": "baseB", "split_kind": "random"} in forward["baseA", 0].also
+    assert {"pair": f"{label} reversed", "condition": "baseA", "family": "random"} in forward["baseB", 0].also
+    assert {"pair": f"{label} reversed", "condition": "baseB", "family": "random"} in forward["baseA", 0].also
     for n in range(1, 8):  # BnA: trained on half A's classes, its first n blocks from half B's base network
         bna = reverse["AnB", n]
         assert bna.train_classes == forward["baseA", 0].train_classes

@@ -15,6 +15,7 @@ from benchbridge.errors import UserError
 from benchbridge.manifest import CONDITION_ORDER, condition_key
 from benchbridge.results.record import COST, IDENTITY, OUTCOME, SCHEMA_VERSION, RunRecord, read_record
 from benchbridge.report.grid import load_grid
+from benchbridge.plan import Run
 from benchbridge.results import load_results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_grid"
@@ -38,6 +39,36 @@ def test_version_1_folders_read_with_what_the_plan_knows():
         assert res.record.run_id == res.run.id and res.record.top1 == json.loads(
             (store.run_dir(FIXTURE, res.run.id) / store.METRICS_FILE).read_text())["top1"]
     assert load_grid(FIXTURE).n_cuts == 7  # not recorded in version 1: the deepest n of the plan
+
+
+def test_the_fixture_plan_and_records_use_the_names_of_before_issue_28():
+    """What the two tests below migrate: the fixture is an old folder (plan.json with split/split_kind/target)."""
+    entry = json.loads((FIXTURE / store.PLAN_FILE).read_text())[0]
+    assert {"split", "target"} <= set(entry) and not {"pair", "role"} & set(entry)
+
+
+def test_an_old_plan_reads_under_the_one_vocabulary(grid_copy):
+    """Run fields renamed by issue 28 (split -> pair, target -> role, split_kind -> family, data_from -> task),
+    `also` labels included, read from plan.json files written before."""
+    old = json.loads((FIXTURE / store.PLAN_FILE).read_text())
+    runs = {r.run.id: r.run for r in load_results(FIXTURE)}
+    for entry in old:
+        run = runs[entry["id"]]
+        assert (run.pair, run.role, run.family) == (entry["split"], entry["target"], entry.get("split_kind", "other"))
+        assert [(a["pair"], a["condition"]) for a in run.also] == [(a["split"], a["condition"]) for a in entry["also"]]
+    shared = Run.from_dict({**old[0], "data_from": "cifar-B",
+                            "also": [{"split": "natural->manmade", "condition": "baseA", "split_kind": "dissimilar"}]})
+    assert shared.task == "cifar-B"
+    assert shared.also == [{"pair": "natural->manmade", "condition": "baseA", "family": "dissimilar"}]
+
+
+def test_a_version_2_record_reads_split_and_split_kind_as_pair_and_family(grid_copy):
+    path = first_metrics(grid_copy)
+    v2 = {**json.loads(path.read_text()), "schema_version": 2, "split": "random-s7", "split_kind": "random"}
+    path.write_text(json.dumps(v2))
+    record = read_record(path)
+    assert (record.pair, record.family, record.schema_version) == ("random-s7", "random", SCHEMA_VERSION)
+    assert "pair" in record.to_json() and "split" not in record.to_json()
 
 
 def test_a_newer_schema_is_refused_naming_both_versions(grid_copy):

@@ -20,6 +20,11 @@ def run_cli(*args: str, code: int = 0):
     return result
 
 
+def pair(entry: dict) -> str:
+    """A plan entry's pair label (`split` in plan.json files written before issue 28, like the fixture's)."""
+    return entry["pair"] if "pair" in entry else entry["split"]
+
+
 def raw(grid_dir: Path) -> list[tuple[dict, dict | None]]:
     """(plan entry, metrics) straight from the files, without the report code."""
     plan = json.loads((grid_dir / "plan.json").read_text())
@@ -34,7 +39,7 @@ def top1(grid_dir: Path, split_prefix: str, condition: str, n: int) -> dict[int,
     """seed -> top1 of the network with this label."""
     found = {}
     for run, m in raw(grid_dir):
-        labels = [(run["split"], run["condition"])] + [(a["split"], a["condition"]) for a in run["also"]]
+        labels = [(pair(run), run["condition"])] + [(pair(a), a["condition"]) for a in run["also"]]
         if m and run["n"] == n and any(s.startswith(split_prefix) and c == condition for s, c in labels):
             found[run["seed"]] = m["top1"]
     return found

@@ -29,8 +29,8 @@ def kind_of(family: str) -> str:
 def result(i: int, condition: str, n: int, split: str, seed: int, top1: float, rising: bool = False,
            kind: str = "other") -> Result:
     run = Run(f"{i:012x}", condition, n, split, seed, "scratch", {}, "B", {"A": [0], "B": [1]}, None, [],
-              split_kind=kind)
-    record = RunRecord(run_id=run.id, condition=condition, n=n, split=split, seed=seed, top1=top1, top5=1.0,
+              family=kind)
+    record = RunRecord(run_id=run.id, condition=condition, n=n, pair=split, seed=seed, top1=top1, top5=1.0,
                        top1_best_k=top1, best_k=1, iterations=40, images_seen=400, wall_time_s=1.0,
                        curve=curve(rising))
     return Result(run, record)
@@ -139,8 +139,8 @@ def relabelled(grid: Grid, splits: dict[str, tuple[str, str]]) -> Grid:
     """The same numbers under other split labels and kinds: {old label: (new label, kind)}."""
     results = []
     for r in grid.results:
-        label, kind = splits[r.run.split]
-        results.append(Result(dataclasses.replace(r.run, split=label, split_kind=kind), r.record))
+        label, kind = splits[r.run.pair]
+        results.append(Result(dataclasses.replace(r.run, pair=label, family=kind), r.record))
     return Grid("relabelled", Path("."), results, {}, 7, make_samples(results))
 
 

@@ -153,12 +153,12 @@ def test_one_source_serves_two_targets_with_one_training(tmp_path):
     runs = plan_of(path)
     sources = [r for r in runs if r["condition"] == "baseA"]
     assert len(sources) == 1  # one network for both pairs, labelled with both
-    labels = {sources[0]["split"]} | {a["split"] for a in sources[0]["also"]}
+    labels = {sources[0]["pair"]} | {a["pair"] for a in sources[0]["also"]}
     assert labels == {"src->near", "src->far"}
     copies = [r for r in runs if r["condition"] in ("AnB", "AnB+")]
-    assert {r["split"] for r in copies} == {"src->near", "src->far"}
+    assert {r["pair"] for r in copies} == {"src->near", "src->far"}
     assert {r["source"] for r in copies} == {sources[0]["id"]}
-    bases = {r["data_from"]: r for r in runs if r["condition"] == "baseB"}
+    bases = {r["task"]: r for r in runs if r["condition"] == "baseB"}
     assert set(bases) == {"near", "far"} and bases["far"]["classes"]["B"] == [0, 1, 2, 3]
 
     result = invoke("run", path)
@@ -339,10 +339,10 @@ def fake_results(manifest: Path, out: Path, top1: dict) -> None:
     plan = make_plan(m)
     start_job(m, plan, prepare_output(m, out))
     for run in plan:
-        key = (run.condition, run.data_from) if run.n == 0 else (run.condition, run.data_from, run.n)
+        key = (run.condition, run.task) if run.n == 0 else (run.condition, run.task, run.n)
         if key not in top1:
             continue
-        record = RunRecord(run_id=run.id, condition=run.condition, n=run.n, split=run.split, seed=run.seed,
+        record = RunRecord(run_id=run.id, condition=run.condition, n=run.n, pair=run.pair, seed=run.seed,
                            top1=top1[key], top5=1.0, top1_best_k=top1[key], best_k=1, iterations=1, images_seen=1,
                            wall_time_s=1.0)
         store.write_json(store.run_dir(out, run.id) / store.METRICS_FILE, record.to_json())
@@ -350,10 +350,10 @@ def fake_results(manifest: Path, out: Path, top1: dict) -> None:
 
 def test_a_source_with_its_own_training_recipe(tmp_path):
     """A source's `training` keys change its network (and what copies from it), not the targets' own networks."""
-    plain = {(r["condition"], r["data_from"], r["n"]): r for r in plan_of(write(tmp_path, pair_manifest(tmp_path)))}
+    plain = {(r["condition"], r["task"], r["n"]): r for r in plan_of(write(tmp_path, pair_manifest(tmp_path)))}
     data = pair_manifest(tmp_path)
     data["sources"][0]["training"] = {"epochs": 3, "lr": 0.02}
-    longer = {(r["condition"], r["data_from"], r["n"]): r for r in plan_of(write(tmp_path, data))}
+    longer = {(r["condition"], r["task"], r["n"]): r for r in plan_of(write(tmp_path, data))}
     assert longer[("baseA", "src", 0)]["id"] != plain[("baseA", "src", 0)]["id"]
     assert longer[("baseB", "near", 0)]["id"] == plain[("baseB", "near", 0)]["id"]
     assert longer[("AnB", "near", 2)]["id"] != plain[("AnB", "near", 2)]["id"]
@@ -414,10 +414,10 @@ def test_chen2022_small_validates_and_plans_one_source_for_every_target(tmp_path
     result = invoke("plan", manifest, *overrides, "--json")
     assert result.exit_code == 0, result.output
     runs = json.loads(result.stdout)
-    targets = {r["data_from"] for r in runs if r["condition"] == "baseB"}
+    targets = {r["task"] for r in runs if r["condition"] == "baseB"}
     assert len(targets) == 6 and len([r for r in runs if r["condition"] == "baseA"]) == 1
     for condition in ("AnB", "AnB+", "BnB", "BnB+", "random_frozen"):
-        cells = {(r["data_from"], r["n"]) for r in runs if r["condition"] == condition}
+        cells = {(r["task"], r["n"]) for r in runs if r["condition"] == condition}
         assert cells == {(t, n) for t in targets for n in range(1, 8)}, condition
     assert len(runs) == 1 + 6 * (1 + 5 * 7)
 

@@ -32,7 +32,7 @@ def test_a_split_grid_plans_a_strategy_with_options_under_the_condition_name(pap
     paper_manifest["conditions"] = [*paper_manifest["conditions"], *SURGICAL]
     runs = by_condition(make_plan(load_manifest(write_manifest(paper_manifest))))
     for block in (3, 5):
-        [run] = [r for r in runs[f"surgical-{block}"] if r.split == runs["AnB"][0].split]
+        [run] = [r for r in runs[f"surgical-{block}"] if r.pair == runs["AnB"][0].pair]
         assert (run.strategy, run.strategy_options, run.n) == ("surgical", {"block": block}, 7)
         assert run.source == runs["AnB"][0].source  # copies from the same source network as AnB
     assert runs["surgical-3"][0].id != runs["surgical-5"][0].id  # options enter the id
@@ -51,7 +51,7 @@ def test_a_sources_targets_grid_plans_them_for_every_pair(tmp_path):
                                                 "options": {"alpha": 0.01}}])
     runs = by_condition(make_plan(load_manifest(write(tmp_path, data))))
     for name in ("surgical-3", "surgical-5", "sp"):
-        assert {r.split for r in runs[name]} == {"src->near", "src->far"}
+        assert {r.pair for r in runs[name]} == {"src->near", "src->far"}
     assert runs["sp"][0].strategy_options == {"alpha": 0.01, "beta": 0.01}
     assert {r.source for r in runs["surgical-3"]} == {r.source for r in runs["AnB+"]}
 
@@ -94,7 +94,7 @@ def test_the_strategies_study_plans_every_strategy_and_every_surgical_block(tmp_
     assert {s for s, _ in strategies} >= bundled
     cut_points = len(m.model[0].obj.cut_points(m.raw.model.name, m.model[1]))
     assert {b for s, b in strategies if s == "surgical"} == set(range(1, cut_points + 1))
-    targets = {r.data_from for r in plan if r.condition == "AnB+"}
+    targets = {r.task for r in plan if r.condition == "AnB+"}
     assert len(targets) >= 4 and len(m.raw.seeds) >= 3
-    per_target = by_condition([r for r in plan if r.data_from == "cifar-B"])
+    per_target = by_condition([r for r in plan if r.task == "cifar-B"])
     assert all(len({r.seed for r in runs}) == 3 for c, runs in per_target.items() if c != "baseA")

@@ -82,11 +82,11 @@ def test_a_grid_from_torchvision_hugging_face_and_pretrained_timm(tmp_path, monk
     results = load_results(tmp_path / "out")
     assert len(results) == 11 and all(r.record is not None for r in results)  # + the trained fashion source
     assert {r.record.iterations for r in results} == {3}
-    labels = {(r.run.condition, r.run.split) for r in results}
+    labels = {(r.run.condition, r.run.pair) for r in results}
     assert labels >= {("baseB", "in1k->dtd"), ("AnB", "in1k->hf"), ("AnB+", "fashion->dtd"), ("AnB", "fashion->hf")}
-    sizes = {r.run.split.split("->")[1]: len(r.run.train_classes) for r in results if r.run.condition == "AnB"}
+    sizes = {r.run.pair.split("->")[1]: len(r.run.train_classes) for r in results if r.run.condition == "AnB"}
     assert sizes == {"dtd": 3, "hf": 3}
-    frozen = next(r.run for r in results if (r.run.condition, r.run.split) == ("AnB", "in1k->hf"))
+    frozen = next(r.run for r in results if (r.run.condition, r.run.pair) == ("AnB", "in1k->hf"))
     got = torch.load(store.run_dir(tmp_path / "out", frozen.id) / store.WEIGHTS_FILE, weights_only=True)
     from benchbridge.models import create_model
 

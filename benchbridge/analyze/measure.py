@@ -115,7 +115,7 @@ def _analyze(run_dir: Path, job: Job, results: list[Result], per_class: int | No
 def _setup(job: Job, g: Group, run_dir: Path) -> RunSetup:
     """The measurements see the target's images (the task its base network trained on), with its recipe."""
     base_b = g.base("B")
-    task = base_b.run.data_from if base_b is not None else None
+    task = base_b.run.task if base_b is not None else None
     return RunSetup(job.manifest, job.dataset(task), run_dir, torch.device("cpu"), task)
 
 

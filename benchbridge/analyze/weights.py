@@ -35,7 +35,7 @@ def trained(run: Run, setup: RunSetup, run_dir: Path, file: str = store.WEIGHTS_
     """The run's network with `file`'s weights (its final weights by default)."""
     path = store.run_dir(run_dir, run.id) / file
     if not path.is_file():
-        raise UserError(f"run {run.id} ({run.condition}, split {run.split}) has no {file}: its weights were not "
+        raise UserError(f"run {run.id} ({run.condition}, split {run.pair}) has no {file}: its weights were not "
                         "kept.", file=str(run_dir), hint="Rerun the manifest with this version of benchbridge, or "
                         "set execution.save_weights: all.")
     net = initial_network(run, setup.manifest)
@@ -80,7 +80,7 @@ def finetuned_weights(run: Run, results: dict[str, Result], setup: RunSetup,
     if theta_r is None:
         return None
     random, origin, init_origin = theta_r
-    condition = "BnB+" if source is not None and source.run.target == "B" else "AnB+"  # a checkpoint is a source A
+    condition = "BnB+" if source is not None and source.run.role == "B" else "AnB+"  # a checkpoint is a source A
     return FinetunedWeights(condition, run.n, random, state_weights(source_file, keys),
                             state_weights(_weights_file(run, run_dir), keys), random_origin=origin,
                             init_origin=init_origin)
@@ -101,7 +101,7 @@ def _theta_r(source_id: str, source: Result | None, setup: RunSetup, run_dir: Pa
 def _weights_file(run: Run, run_dir: Path) -> Path:
     path = store.run_dir(run_dir, run.id) / store.WEIGHTS_FILE
     if not path.is_file():
-        raise UserError(f"run {run.id} ({run.condition}, split {run.split}) has no {path.name}: its weights were not "
+        raise UserError(f"run {run.id} ({run.condition}, split {run.pair}) has no {path.name}: its weights were not "
                         "kept.", file=str(run_dir), hint="Rerun the manifest with this version of benchbridge, or "
                         "set execution.save_weights: all.")
     return path

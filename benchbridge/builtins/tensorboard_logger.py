@@ -26,7 +26,7 @@ class TensorBoardOptions(BaseModel):
 
 def run_name(run: Run) -> str:
     """`<split>/<condition>_n<n>_s<seed>_<id>`, safe as a folder name: TensorBoard groups runs by it."""
-    split = re.sub(r"[^A-Za-z0-9_.-]+", "_", run.split)
+    split = re.sub(r"[^A-Za-z0-9_.-]+", "_", run.pair)
     return f"{split}/{run.condition.replace('+', 'plus')}_n{run.n}_s{run.seed}_{run.id}"
 
 

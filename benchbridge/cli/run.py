@@ -43,7 +43,7 @@ class RichEvents:
 
     def started(self, run: Run) -> None:
         self.grid()
-        label = f"{run.condition} n={run.n} {run.split} s{run.seed}"
+        label = f"{run.condition} n={run.n} {run.pair} s{run.seed}"
         self.tasks[run.id] = self.bar.add_task(label, total=None)
 
     def progress(self, run: Run, done: int, total: int) -> None:
@@ -54,16 +54,16 @@ class RichEvents:
         health = record.health or "ok"
         note = "" if health == "ok" else f" [{health.upper()}: {record.health_reason}]"
         self.bar.console.print(
-            f"{run.id} {run.condition:>13} n={run.n} {run.split}: top-1 {record.top1:.3f} "
+            f"{run.id} {run.condition:>13} n={run.n} {run.pair}: top-1 {record.top1:.3f} "
             f"({record.wall_time_s:.1f}s){note}", highlight=False)
         self.bar.advance(self.grid())
 
     def damaged(self, run: Run, why: str) -> None:
-        say("warning:", "yellow", f"run {run.id} ({run.condition} n={run.n} {run.split}): its metrics.json was "
+        say("warning:", "yellow", f"run {run.id} ({run.condition} n={run.n} {run.pair}): its metrics.json was "
             f"damaged ({why}); kept as metrics.json.damaged, the run trains again.")
 
     def blocked(self, run: Run, record: dict[str, Any]) -> None:
-        self.bar.console.print(f"{run.id} {run.condition:>13} n={run.n} {run.split}: not trained, blocked by "
+        self.bar.console.print(f"{run.id} {run.condition:>13} n={run.n} {run.pair}: not trained, blocked by "
                                f"{record['blocked_by']} ({record.get('health')})", highlight=False)
         self.bar.advance(self.grid())
 
@@ -135,7 +135,7 @@ def _print_unhealthy(results: list[Result], blocked: dict[str, dict[str, Any]]) 
 
 
 def _label(run: Run) -> str:
-    return f"{run.id} {run.condition} n={run.n} {run.split} seed={run.seed}"
+    return f"{run.id} {run.condition} n={run.n} {run.pair} seed={run.seed}"
 
 
 def _torchrun(m: Any, manifest: str, overrides: tuple[str, ...], as_json: bool, nproc: int) -> int:

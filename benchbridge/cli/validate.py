@@ -77,9 +77,9 @@ def plan(manifest: str, overrides: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         print_json(plan_to_json(runs))
         return
-    table = Table("id", "condition", "n", "split", "seed", "depends on", title=f"{len(runs)} runs")
+    table = Table("id", "condition", "n", "pair", "seed", "depends on", title=f"{len(runs)} runs")
     for r in runs:
-        table.add_row(r.id, r.condition, str(r.n), r.split, str(r.seed), ", ".join(r.depends_on))
+        table.add_row(r.id, r.condition, str(r.n), r.pair, str(r.seed), ", ".join(r.depends_on))
     out_console.print(table)
     counts = Counter(r.condition for r in runs)
     out_console.print(", ".join(f"{c}: {k}" for c, k in counts.items()))

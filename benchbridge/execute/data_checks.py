@@ -18,22 +18,22 @@ Opener = Callable[[str | None], DatasetSource | None]
 
 
 def check_task_data(m: ResolvedManifest, plan: Sequence[Run], open_: Opener) -> None:
-    """Check each task of the plan (its dataset, from `open_(run.data_from)`; None: not checked) once."""
+    """Check each task of the plan (its dataset, from `open_(run.task)`; None: not checked) once."""
     seen: set[tuple[str | None, tuple[int, ...]]] = set()
     for run in plan:
-        key = (run.data_from, tuple(run.train_classes))
+        key = (run.task, tuple(run.train_classes))
         if key in seen:
             continue
         seen.add(key)
-        source = open_(run.data_from)
+        source = open_(run.task)
         if source is not None:
             check_classes(m, run, source)
 
 
 def _task(m: ResolvedManifest, run: Run) -> tuple[str, str, str]:
     """(what the task is called, the key of its dataset, the key of its images_per_class) for messages."""
-    recipe = m.recipe(run.data_from)
-    what = f"{recipe.label} (the classes of {run.condition} in '{run.split}')"
+    recipe = m.recipe(run.task)
+    what = f"{recipe.label} (the classes of {run.condition} in '{run.pair}')"
     return what, recipe.key, recipe.per_class_key
 
 
@@ -58,7 +58,7 @@ def check_classes(m: ResolvedManifest, run: Run, source: DatasetSource) -> None:
                             file=m.file, key=data_key, hint=f"Add {word} images to those classes and prepare the "
                             "dataset again, or leave those classes out (a source's or target's `classes`, or a dataset "
                             "prepared without them).")
-    per_class = m.recipe(run.data_from).data.images_per_class
+    per_class = m.recipe(run.task).data.images_per_class
     if per_class is None:
         return
     counts = [int(v) for v in index_entry(source, "train")["class_counts"]]

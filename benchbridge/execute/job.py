@@ -127,7 +127,7 @@ class Job:
     def open_datasets(self) -> None:
         """Open (and so prepare, where a plugin generates its data) every dataset the pending runs read, once, in
         this process: executors call it before they start workers that would otherwise race to prepare them."""
-        for task in dict.fromkeys(r.data_from for r in self.plan):
+        for task in dict.fromkeys(r.task for r in self.plan):
             self.dataset(task)
 
     def run_one(self, run: Run, context: RunContext | None = None) -> RunRecord | None:
@@ -148,7 +148,7 @@ class Job:
         threads = m.raw.execution.threads
         if threads:
             torch.set_num_threads(threads)
-        setup = RunSetup(m, self.dataset(run.data_from), self.output_dir, self.device(), run.data_from)
+        setup = RunSetup(m, self.dataset(run.task), self.output_dir, self.device(), run.task)
         finetuned = run.id in {r.id for r in finetuned_runs(self.plan).values()}
         save = m.raw.execution.save_weights == "all" or self.is_source(run) or finetuned or run.n == 0
         if distributed.is_main():

@@ -45,7 +45,7 @@ def _identity(o: Outcome) -> dict[str, Any]:
     run, cuts = o.run, o.cut_points
     return {"schema_version": SCHEMA_VERSION, "run_id": run.id, "condition": run.condition, "n": run.n,
             "cut_point": cuts[run.n - 1] if 0 < run.n <= len(cuts) else None, "cut_points": len(cuts),
-            "split": run.split, "split_kind": run.split_kind, "seed": run.seed, "source": run.source}
+            "pair": run.pair, "family": run.family, "seed": run.seed, "source": run.source}
 
 
 def _result(o: Outcome) -> dict[str, Any]:

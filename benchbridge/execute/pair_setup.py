@@ -72,7 +72,7 @@ def check_inputs(m: ResolvedManifest, plan: list[Run]) -> None:
     if preset not in CROP_ONLY:
         return
     size = int(config["input_size"])
-    for task in dict.fromkeys(r.data_from for r in plan if r.target == "B"):  # every task a transfer lands on
+    for task in dict.fromkeys(r.task for r in plan if r.role == "B"):  # every task a transfer lands on
         side = first_image_side(open_dataset(m, task))
         if side is not None and side > MAX_CROP_RATIO * size:
             what = f"target '{task}'" if task is not None else "the dataset"

@@ -56,7 +56,7 @@ class Grid:
         """The split kind of a family (random, dissimilar, other), as the split plugins declared it."""
         if family == RANDOM:
             return "random"
-        kinds = {k for r in self.results for s, k in r.split_kinds.items() if s == family}
+        kinds = {k for r in self.results for s, k in r.families.items() if s == family}
         return kinds.pop() if len(kinds) == 1 else "other"
 
     def is_dissimilar(self, family: str) -> bool:
@@ -72,7 +72,7 @@ class Grid:
             record = self.blocked.get(res.run.id) if res.record is None else None
             for fam, condition in _family_labels(res) if record else []:
                 if fam in families and condition in conditions:
-                    out.append(f"{condition} n={res.run.n} {res.run.split} s{res.run.seed}: not trained, "
+                    out.append(f"{condition} n={res.run.n} {res.run.pair} s{res.run.seed}: not trained, "
                                f"blocked by {record['blocked_by']} ({record.get('health')})")
         return list(dict.fromkeys(out))
 
@@ -125,7 +125,7 @@ def load_grid(run_dir: str | Path) -> Grid:
 
 def _family_labels(res: Result) -> list[tuple[str, str]]:
     """(family, condition) of every label of a network."""
-    kinds = res.split_kinds
+    kinds = res.families
     return [(family_of(split, kinds.get(split, "other")), condition) for split, condition in res.labels]
 
 
@@ -162,7 +162,7 @@ def make_samples(results: list[Result]) -> list[Sample]:
             continue
         top1 = res.record.top1
         problem = health_problem(res, by_id)
-        kinds = res.split_kinds
+        kinds = res.families
         for split, condition in res.labels:
             b = base.get((split, res.run.seed))
             rel = top1 / b if b and condition != SOURCE_BASE else None  # a source's own task is not the target's

@@ -103,7 +103,7 @@ def cost(grid: Grid) -> dict[str, Any]:
         c["device_hours"] += res.record.hours()
         devices.add(res.record.device or "?")
     def entry(r: Any) -> dict[str, Any]:
-        return {"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed}
+        return {"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.pair, "seed": r.run.seed}
 
     # not finished: blocked (a source is unhealthy: in the health table), broken (unreadable record), or missing
     blocked = [entry(r) for r in grid.results if r.record is None and r.run.id in grid.blocked and not r.broken]
@@ -111,7 +111,7 @@ def cost(grid: Grid) -> dict[str, Any]:
     missing = [entry(r) for r in grid.results
                if r.record is None and r.run.id not in grid.blocked and not r.broken]
     done = sum(r.record is not None for r in grid.results)
-    per_run = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split, "seed": r.run.seed,
+    per_run = [{"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.pair, "seed": r.run.seed,
                 "wall_time_s": r.record.wall_time_s, "device_hours": r.record.hours()}
                for r in grid.results if r.record is not None]
     return {"runs": len(grid.results), "done": done, "missing": missing, "blocked": blocked, "broken": broken,
@@ -133,6 +133,6 @@ def health(grid: Grid) -> list[dict[str, Any]]:
             continue
         else:
             reason = (r.record.health_reason if r.record else None) or ""
-        rows.append({"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.split,
+        rows.append({"id": r.run.id, "condition": r.run.condition, "n": r.run.n, "split": r.run.pair,
                      "seed": r.run.seed, "health": state, "reason": reason})
     return rows

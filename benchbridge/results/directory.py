@@ -27,10 +27,10 @@ class Result:
         return self.run.labels
 
     @property
-    def split_kinds(self) -> dict[str, str]:
-        """Split label -> the kind its plugin declared (random, dissimilar, other), for every label of the run."""
-        return {self.run.split: self.run.split_kind,
-                **{a["split"]: a.get("split_kind", "other") for a in self.run.also if a["split"] != self.run.split}}
+    def families(self) -> dict[str, str]:
+        """Pair label -> the family its split plugin declared (random, dissimilar, other), for each of its labels."""
+        return {self.run.pair: self.run.family,
+                **{a["pair"]: a.get("family", "other") for a in self.run.also if a["pair"] != self.run.pair}}
 
     @property
     def health(self) -> str | None:
@@ -60,7 +60,7 @@ def _result(out: Path, run: Run) -> Result:
         folder = store.run_dir(out, run.id)
         todo = RETRAIN_HINT if exc.damaged else (
             exc.hint or f"Delete {store.METRICS_FILE} (or the folder) and `benchbridge run` trains this run again.")
-        return Result(run, None, f"run {run.id} ({run.condition} n={run.n} {run.split} seed {run.seed}): "
+        return Result(run, None, f"run {run.id} ({run.condition} n={run.n} {run.pair} seed {run.seed}): "
                                  f"{folder / store.METRICS_FILE} cannot be read: {exc.detail} It is left out here. "
                                  f"{todo}")
 
@@ -111,7 +111,7 @@ def set_aside_damaged(out: Path, plan: list[Run]) -> list[tuple[Run, str]]:
         if not path.is_file():
             continue
         try:
-            read_record(path, defaults={"split_kind": run.split_kind, "source": run.source})  # as record_of reads
+            read_record(path, defaults={"family": run.family, "source": run.source})  # as record_of reads
         except BrokenRecord as exc:
             if exc.damaged:
                 os.replace(path, path.with_name(path.name + DAMAGED_SUFFIX))
@@ -130,7 +130,7 @@ def record_of(out: Path, run: Run) -> RunRecord | None:
     path = store.run_dir(out, run.id) / store.METRICS_FILE
     if not path.is_file():
         return None
-    return read_record(path, defaults={"split_kind": run.split_kind, "source": run.source})
+    return read_record(path, defaults={"family": run.family, "source": run.source})
 
 
 def run_states(output_dir: str | Path) -> dict[str, list[Run]]:

@@ -2,7 +2,8 @@
 
 The fields fall in three groups (`IDENTITY`, `OUTCOME`, `COST`); `export` writes them in that order. Fields that
 a newer benchbridge fills in and an older file lacks are optional. Version 1 files (no `schema_version`, written
-before the record was typed) are read by filling what the plan knows and leaving the rest empty.
+before the record was typed) are read by filling what the plan knows and leaving the rest empty; version 1 and 2
+files' `split` and `split_kind` are read as `pair` and `family`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from benchbridge.errors import UserError
 from benchbridge.results import store
 from benchbridge.results.store import parse_json_bytes, strict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped when a field is renamed, removed or changes meaning (adding an optional field does not bump it)."""
 
 
@@ -56,9 +57,10 @@ class RunRecord(BaseModel):
     n: int = Field(description="Blocks copied or frozen; 0 for base networks.")
     cut_point: str | None = Field(None, description="Name of block n (the last one copied); None for n=0.")
     cut_points: int | None = Field(None, description="How many cut points the model has.")
-    split: str = Field(description="The split's label, e.g. random-s0 or manmade->natural.")
-    split_kind: str | None = Field(None, description="What the split plugin declared its halves to be: random, "
-                                   "dissimilar or other.")
+    pair: str = Field(description="The label of the (source -> target) pair it belongs to: a split's label, e.g. "
+                      "random-s0 or manmade->natural, or source->target.")
+    family: str | None = Field(None, description="What the split plugin declared its halves to be: random, "
+                               "dissimilar or other (other: sources and targets).")
     seed: int
     source: str | None = Field(None, description="Run id of the network the first n blocks come from.")
     init_origin: Literal["trained", "file", "fresh_draw"] | None = Field(
@@ -110,7 +112,7 @@ class RunRecord(BaseModel):
         return strict(self.model_dump(exclude_none=True))
 
 
-IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "split", "split_kind", "seed", "source",
+IDENTITY = ("run_id", "condition", "n", "cut_point", "cut_points", "pair", "family", "seed", "source",
             "init_origin")
 OUTCOME = ("top1", "top5", "top1_best_k", "best_k", "iterations", "images_seen", "trainable_params",
            "skipped_samples", "health", "health_reason", "stop_reason", "stopped_at", "planned_iterations", "lr_drops",
@@ -118,6 +120,10 @@ OUTCOME = ("top1", "top5", "top1_best_k", "best_k", "iterations", "images_seen",
 COST = ("wall_time_s", "data_s", "compute_s", "eval_s", "images_per_s", "images_decoded", "devices", "device_hours",
         "peak_memory_bytes", "device", "device_name", "precision", "torch")
 assert set(IDENTITY + OUTCOME + COST + ("schema_version", "curve")) == set(RunRecord.model_fields)
+
+
+RENAMED = {"split": "pair", "split_kind": "family"}
+"""Record fields renamed by schema version 3: old name -> new name."""
 
 
 def parse_record(data: dict[str, Any], file: str | Path, defaults: dict[str, Any] | None = None) -> RunRecord:
@@ -130,6 +136,8 @@ def parse_record(data: dict[str, Any], file: str | Path, defaults: dict[str, Any
         f"(it has no schema_version, so it was read as version 1; this benchbridge writes version {SCHEMA_VERSION})")
     if version == 1:
         data = {**(defaults or {}), **data, "schema_version": SCHEMA_VERSION}
+    if version < 3:  # version 3 renamed split -> pair and split_kind -> family (issue 28's one vocabulary)
+        data = {RENAMED.get(k, k): v for k, v in data.items()} | {"schema_version": SCHEMA_VERSION}
     try:
         return RunRecord.model_validate(data)
     except ValidationError as exc:

@@ -16,7 +16,7 @@ from benchbridge.results import load_results, saved_manifest
 
 FORMATS = ("csv", "jsonl", "parquet")
 GRID = ("grid", "run_dir", "model", "dataset")
-PLAN = ("strategy", "target", "also")
+PLAN = ("strategy", "role", "also")
 COLUMNS = GRID + IDENTITY + PLAN + OUTCOME + COST + ("evaluations",)
 """Every row has these columns, in this order (a value a run did not record is empty)."""
 
@@ -31,8 +31,8 @@ def export_rows(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
             if res.record is None:
                 continue
             rec = res.record.model_dump(exclude={"curve", "schema_version"})
-            also = ";".join(f"{a['split']}:{a['condition']}" for a in res.run.also) or None
-            plan = {"strategy": res.run.strategy, "target": res.run.target, "also": also}
+            also = ";".join(f"{a['pair']}:{a['condition']}" for a in res.run.also) or None
+            plan = {"strategy": res.run.strategy, "role": res.run.role, "also": also}
             row = {**grid, **rec, **plan, "evaluations": len(res.record.curve)}
             rows.append({c: row.get(c) for c in COLUMNS})
     return rows

@@ -13,14 +13,12 @@ from click.testing import CliRunner
 from benchbridge.analyze import ANALYSIS_DIR, ANALYSIS_FILE, FORMAT_VERSION
 from benchbridge.atomic import strict
 from benchbridge.cli import main
-from benchbridge.manifest import load_manifest
-from benchbridge.plan import make_plan
 from benchbridge.report import build_report
 from benchbridge.report.document import Table, blocks
 from benchbridge.results import store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_sources_targets import pair_manifest, write  # noqa: E402
+from test_sources_targets import fake_results, pair_manifest, write  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_grid"
 SECTIONS = {"table": "table", "table1": "table1", "gap": "transfer_gap", "cost": "cost", "convergence": "convergence",
@@ -73,35 +71,21 @@ def analysis_json(pairs: list[tuple[str, str, str]]) -> dict:
 def pairs_grid(tmp_path: Path) -> Path:
     """A sources-and-targets grid with a strategy of its own, records written by hand: one run unhealthy, one
     blocked, one unreadable, one missing; and a hand-written analysis.json."""
-    from benchbridge.execute import prepare_output, start_job
-    from benchbridge.results.record import RunRecord
-
-    data = pair_manifest(tmp_path, layers=[1, 3], seeds=[0, 1], conditions=[
-        "baseA", "baseB", "AnB", "AnB+", "BnB", {"name": "lp-ft", "source": "A", "strategy": "lp_ft"}])
-    m = load_manifest(write(tmp_path, data))
-    plan = make_plan(m)
+    conditions = ["baseA", "baseB", "AnB", "AnB+", "BnB", {"name": "lp-ft", "source": "A", "strategy": "lp_ft"}]
+    data = pair_manifest(tmp_path, layers=[1, 3], seeds=[0, 1], conditions=conditions)
+    top1 = {("baseA", "src"): 0.6, ("baseB", "near"): 0.5, ("baseB", "far"): 0.4}
+    for condition, factor in (("AnB", 0.9), ("AnB+", 1.1), ("BnB", 0.95), ("lp-ft", 1.15)):
+        top1.update({(condition, target, n): base * factor * (1 + 0.05 * n)
+                     for target, base in (("near", 0.5), ("far", 0.4)) for n in (1, 3)})
     out = tmp_path / "out"
-    start_job(m, plan, prepare_output(m, out))
-    factor = {"baseA": 1.4, "baseB": 1.0, "AnB": 0.9, "AnB+": 1.1, "BnB": 0.95, "lp-ft": 1.15}
-    odd = {i: kind for i, kind in zip(range(3, len(plan), 4), ("unhealthy", "blocked", "broken", "missing"))}
-    for i, run in enumerate(plan):
-        folder = store.run_dir(out, run.id)
-        if odd.get(i) == "missing":
-            continue
-        if odd.get(i) == "broken":
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / store.METRICS_FILE).write_text("{not json")
-            continue
-        if odd.get(i) == "blocked":
-            store.write_json(folder / store.BLOCKED_FILE, {"blocked_by": plan[0].id, "health": "diverged"})
-            continue
-        top1 = 0.4 * factor[run.condition] * (1 + 0.05 * run.n) + 0.01 * run.seed
-        sick = odd.get(i) == "unhealthy"
-        record = RunRecord(run_id=run.id, condition=run.condition, n=run.n, split=run.split, seed=run.seed,
-                           top1=top1, top5=1.0, top1_best_k=top1, best_k=1, iterations=1, images_seen=1,
-                           wall_time_s=1.0 + i, health="no_learning" if sick else None,
-                           health_reason="loss at ln C" if sick else None)
-        store.write_json(folder / store.METRICS_FILE, record.to_json())
+    fake_results(write(tmp_path, data), out, top1)
+    sick, blocked, broken, missing = sorted((out / store.RUNS_DIR).iterdir())[:4]
+    record = json.loads((sick / store.METRICS_FILE).read_text())
+    store.write_json(sick / store.METRICS_FILE, {**record, "health": "no_learning", "health_reason": "loss at ln C"})
+    (blocked / store.METRICS_FILE).unlink()
+    store.write_json(blocked / store.BLOCKED_FILE, {"blocked_by": sick.name, "health": "no_learning"})
+    (broken / store.METRICS_FILE).write_text("{not json")
+    (missing / store.METRICS_FILE).unlink()
     store.write_json(out / ANALYSIS_DIR / ANALYSIS_FILE,
                      analysis_json([("src->near", "src", "near"), ("src->far", "src", "far")]))
     return out

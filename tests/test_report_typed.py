@@ -48,7 +48,7 @@ def loose_rows(value: Any, path: str) -> list[str]:
 
 
 def as_json(value: Any) -> Any:
-    return json.loads(json.dumps(strict(value), default=str))
+    return json.loads(json.dumps(strict(value)))  # no default: a dataclass left in a to_dict raises
 
 
 def analysis_json(pairs: list[tuple[str, str, str]]) -> dict:

@@ -50,7 +50,7 @@ class Analysis:
     train_s: dict[str, float]  # condition -> training time of the grid's runs
     train_runs: dict[str, int]
     load_before: list[float] | None  # the load average before the measurements
-    written: dict[str, Any]
+    written: dict[str, Any]  # analysis.json's questions, cost and figure, as the file has them
 
     @property
     def questions(self) -> list[str]:
@@ -66,8 +66,8 @@ def _verdict(question: str, row: dict[str, Any]) -> MeasurementVerdict:
 
 
 def load(run_dir: Path) -> Analysis | None:
-    """RUN_DIR/analysis/analysis.json, or None when `benchbridge analyze` was not run on it (or by an older
-    benchbridge, whose file has no verdicts: rerun `benchbridge analyze`)."""
+    """RUN_DIR/analysis/analysis.json as the report shows it, or None when `benchbridge analyze` was not run on it (or
+    by an older benchbridge, whose file has no verdicts: rerun `benchbridge analyze`)."""
     data = read(run_dir)
     if data is None:
         return None

@@ -110,7 +110,7 @@ class CountReporter:
 
     def report(self, report: Report, out: Path, options: NoOptions) -> Path:
         path = out / "count.txt"
-        write_text(path, "".join(f"{g.grid.name} {g.cost['done']}\n" for g in report.grids))
+        write_text(path, "".join(f"{g.grid.name} {g.cost.done}\n" for g in report.grids))
         return path
 
 

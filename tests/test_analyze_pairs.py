@@ -122,14 +122,14 @@ def test_the_report_shows_t_per_block_and_the_mean_and_plots_it(tmp_path):
     out = hand_grid(tmp_path, layers=[2, N_ALL])
     [rep] = write_reports([out], tmp_path / "report", formats=("markdown",))
     pairs = rep.grids[0].pairs
-    assert pairs["transferability"] is None  # not analyzed yet: the report says how to get T
+    assert pairs.transferability is None  # not analyzed yet: the report says how to get T
     text = (tmp_path / "report" / "report.md").read_text()
     assert "Chen et al.'s T per block: not computed for this grid yet" in text and "benchbridge analyze" in text
     analyze_json(out)
     [rep] = write_reports([out], tmp_path / "report", formats=("markdown",))
     g = rep.grids[0]
-    assert g.pairs["transferability"]["src->near"] == pytest.approx({b: 3.0 for b in range(1, N_ALL + 1)})
-    assert set(g.pairs["transferability"]) == {f"{s}->{t}" for s in ORIGINS for t in ("near", "far")}
+    assert g.pairs.transferability["src->near"] == pytest.approx({b: 3.0 for b in range(1, N_ALL + 1)})
+    assert set(g.pairs.transferability) == {f"{s}->{t}" for s in ORIGINS for t in ("near", "far")}
     text = (tmp_path / "report" / "report.md").read_text()
     section = text[text.index("Chen et al.'s transferability T per block"):]
     line = next(x for x in section.splitlines() if "| given" in x and "| near" in x)
@@ -137,7 +137,7 @@ def test_the_report_shows_t_per_block_and_the_mean_and_plots_it(tmp_path):
     assert "fresh_draw" in section and "trained" in section
     fig = next(f for f in g.figures if f.name == "many_targets")
     assert Path(fig.png).is_file() and "T per block" in fig.caption
-    assert g.analysis is not None and "source_choice" in g.analysis["questions"]  # the analytics section applies
+    assert g.analysis is not None and "source_choice" in g.analysis.questions  # the analytics section applies
     assert "Per-layer analytics" in text
 
 

@@ -31,34 +31,34 @@ def grid(tmp_path: Path, extra=()) -> Grid:
 
 
 def cells(data, target):
-    return {r["condition"]: r for r in data["rows"] if r["family"] == f"src->{target}"}
+    return {r.condition: r for r in data.rows if r.family == f"src->{target}"}
 
 
 def test_each_strategy_is_compared_with_fine_tuning_seed_by_seed(tmp_path):
     data = strategies.summary(grid(tmp_path))
-    assert data["conditions"] == ["AnB", "surgical-1", "lp-ft", "l2sp"]  # the paper's, then the manifest's order
+    assert data.conditions == ["AnB", "surgical-1", "lp-ft", "l2sp"]  # the paper's, then the manifest's order
     near = cells(data, "near")
-    assert near["lp-ft"]["relative"]["mean"] == pytest.approx(1.11)
-    assert near["lp-ft"]["relative"]["count"] == 3 and near["lp-ft"]["relative"]["ci95_half_width"] > 0
-    assert [near[c]["verdict"] for c in ("lp-ft", "surgical-1", "l2sp")] == ["better", "worse",
+    assert near["lp-ft"].relative.mean == pytest.approx(1.11)
+    assert near["lp-ft"].relative.count == 3 and near["lp-ft"].relative.half_width > 0
+    assert [near[c].verdict for c in ("lp-ft", "surgical-1", "l2sp")] == ["better", "worse",
                                                                             "no difference shown"]
-    assert near["AnB"]["verdict"] == "worse"  # a constant ratio: an interval of width 0, below 1
-    assert [b["best"] for b in data["best"]] == ["lp-ft", "lp-ft"]
+    assert near["AnB"].verdict == "worse"  # a constant ratio: an interval of width 0, below 1
+    assert [b.best for b in data.best] == ["lp-ft", "lp-ft"]
 
 
 def test_fine_tuning_is_best_when_no_strategy_beats_it_on_average(tmp_path):
     losers = [sample("solo", c, seed, ref * f) for seed, ref in AnB_PLUS.items()
               for c, f in (("AnB+", 1.0), ("lp-ft", 0.9))]
     data = strategies.summary(grid(tmp_path, losers))
-    [solo] = [b for b in data["best"] if b["family"] == "src->solo"]
-    assert solo["best"] == "AnB+"
+    [solo] = [b for b in data.best if b.family == "src->solo"]
+    assert solo.best == "AnB+"
 
 
 def test_one_seed_gets_no_interval_and_no_test(tmp_path):
     one = Grid("g", tmp_path, [], {}, 7, samples=[sample("t", "AnB+", 0, 0.5), sample("t", "lp-ft", 0, 0.6)])
     data = strategies.summary(one)
-    [row] = data["rows"]
-    assert row["relative"]["ci95_half_width"] is None and row["verdict"] == "one seed: no test"
+    [row] = data.rows
+    assert row.relative.half_width is None and row.verdict == "one seed: no test"
     [(_, rows, _)] = strategies.tables(data)
     assert rows[-1] == ["best", "lp-ft (1.200; one seed: no test)"]
 
@@ -82,7 +82,7 @@ def test_an_unhealthy_network_is_flagged_in_its_cell(tmp_path):
     bad = [sample("sick", "AnB+", s, 0.5) for s in (0, 1)] + [sample("sick", "lp-ft", 0, 0.5, unhealthy="no"),
                                                                sample("sick", "lp-ft", 1, 0.55)]
     data = strategies.summary(grid(tmp_path, bad))
-    assert cells(data, "sick")["lp-ft"]["unhealthy"] and not cells(data, "near")["lp-ft"]["unhealthy"]
+    assert cells(data, "sick")["lp-ft"].unhealthy and not cells(data, "near")["lp-ft"].unhealthy
 
 
 def test_the_figure_is_drawn(tmp_path):

@@ -314,12 +314,12 @@ def test_report_of_sources_and_targets(tmp_path):
                                               ("AnB+", "far", 1): 0.4, ("AnB+", "far", 3): 0.6})
     [rep] = write_reports([out], tmp_path / "report", formats=("markdown",))
     g = rep.grids[0]
-    assert [p["label"] for p in g.pairs["pairs"]] == ["src->near", "src->far"]
-    best = {(r["condition"], r["n"]): r["best"] for rows in g.pairs["gains"].values() for r in rows}
+    assert [p.label for p in g.pairs.pairs] == ["src->near", "src->far"]
+    best = {(r.condition, r.n): r.best for rows in g.pairs.gains.values() for r in rows}
     assert best == {("AnB", 1): "src->near", ("AnB", 3): "src->near", ("AnB+", 1): "src->near",
                     ("AnB+", 3): "src->far"}  # near: 0.6/0.5 at n=1; far: 0.6/0.4 at n=3
-    row = next(r for r in g.pairs["rows"] if r["pair"] == "src->far" and r["n"] == 3)
-    assert row["base"] == pytest.approx(0.4) and row["relative"]["AnB+"] == pytest.approx(1.5)
+    row = next(r for r in g.pairs.rows if r.pair == "src->far" and r.n == 3)
+    assert row.base == pytest.approx(0.4) and row.relative["AnB+"] == pytest.approx(1.5)
     text = (tmp_path / "report" / "report.md").read_text()
     assert "source src → target far" in text and "Which target gains most at which depth" in text
     # the findings apply to any pair that has their conditions; each says what it needs where it has no verdict

@@ -85,17 +85,17 @@ def _print_summary(rep: Any) -> None:
         if g.health:
             err_console.print(f"[red]unhealthy:[/] {len(g.health)} run(s) diverged, did not learn or were blocked "
                               "by one: their numbers are not results (see the report's Run health section).")
-        rising = [c for c in g.convergence if c["still_rising"]]
+        rising = [c for c in g.convergence if c.still_rising]
         if rising:
             err_console.print(f"[yellow]warning:[/] {len(rising)} of {len(g.convergence)} base networks still rising "
                               "at the end of training: findings 2-4 are unreliable (small-budget pitfall).")
         c = g.cost
-        err_console.print(f"{c['done']} of {c['runs']} runs done; {c['wall_time_s']:.0f} s wall time, "
-                          f"{c['device_hours']:.3f} device-hours on {', '.join(c['devices']) or '-'}", highlight=False)
-        if c["missing"]:
-            err_console.print(f"[yellow]partial grid:[/] {len(c['missing'])} runs missing (listed in the report).")
-        if c["blocked"]:
-            err_console.print(f"{len(c['blocked'])} runs not trained: blocked by an unhealthy source (see Run health).")
+        err_console.print(f"{c.done} of {c.runs} runs done; {c.wall_time_s:.0f} s wall time, "
+                          f"{c.device_hours:.3f} device-hours on {', '.join(c.devices) or '-'}", highlight=False)
+        if c.missing:
+            err_console.print(f"[yellow]partial grid:[/] {len(c.missing)} runs missing (listed in the report).")
+        if c.blocked:
+            err_console.print(f"{len(c.blocked)} runs not trained: blocked by an unhealthy source (see Run health).")
     for name, path in rep.files.items():
         err_console.print(f"{name}: {path}", highlight=False)
     for fig in [f for g in rep.grids for f in g.figures] + rep.figures:
@@ -115,12 +115,12 @@ def _gains(g: Any) -> Table:
     """Sources and targets: per n, the pair whose transfer gains most over its target's own base network."""
     table = Table("n", "frozen: gains most", "fine-tuned: gains most", title="sources and targets: top-1 relative "
                   "to each target's base network, minus 1", title_justify="left")
-    best = {kind: {r["n"]: r for r in rows} for kind, rows in g.pairs["gains"].items()}
+    best = {kind: {r.n: r for r in rows} for kind, rows in g.pairs.gains.items()}
     for n in sorted({n for rows in best.values() for n in rows}):
         cells = []
         for kind in ("frozen", "fine-tuned"):
             r = best[kind].get(n)
-            cells.append(f"{r['best']} ({r['gains'][r['best']]:+.3f})" if r and r["best"] else "")
+            cells.append(f"{r.best} ({r.gains[r.best]:+.3f})" if r and r.best else "")
         table.add_row(str(n), *cells)
     return table
 

@@ -10,42 +10,46 @@ from pydantic import BaseModel
 
 from benchbridge import registry
 from benchbridge.report import analysis, convergence, figures, findings, many_targets, strategy_comparison, tables
+from benchbridge.report.analysis import Analysis
+from benchbridge.report.convergence import BaseCurve
 from benchbridge.report.figures import Figure
 from benchbridge.report.findings import Finding
 from benchbridge.report.grid import Grid, load_grid
+from benchbridge.report.many_targets import PairsSection
 from benchbridge.report.reference import Reference
+from benchbridge.report.strategy_comparison import Strategies
+from benchbridge.report.tables import Cell, Cost, GapRow, HealthRow, Table1Row
 
 
 @dataclass
 class GridReport:
-    """One grid's numbers, verdicts and figures."""
+    """One grid's numbers, verdicts and figures, each section typed until a renderer writes it (`to_dict`)."""
 
     grid: Grid
-    table: list[tables.Cell]
-    table1: list[dict[str, Any]]
-    gap: list[dict[str, Any]]
-    cost: dict[str, Any]
-    convergence: list[dict[str, Any]]
+    table: list[Cell]
+    table1: list[Table1Row]
+    gap: list[GapRow]
+    cost: Cost
+    convergence: list[BaseCurve]
     findings: list[Finding]
     figures: list[Figure] = field(default_factory=list)
-    analysis: dict[str, Any] | None = None  # `benchbridge analyze` output, when the grid has one
-    health: list[dict[str, Any]] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
-    pairs: dict[str, Any] | None = None  # per named source -> target pair: tables and gains (None: no pairs)
-    strategies: dict[str, Any] | None = None  # strategies relative to fine-tuning (strategy_comparison)
+    analysis: Analysis | None = None  # `benchbridge analyze` output, when the grid has one
+    health: list[HealthRow] = field(default_factory=list)  # runs not ok: diverged, no_learning, blocked
+    pairs: PairsSection | None = None  # per named source -> target pair (None: no pairs)
+    strategies: Strategies | None = None  # strategies relative to fine-tuning
 
     def to_dict(self) -> dict[str, Any]:
         g = self.grid
         return {"name": g.name, "path": str(g.path), "model": g.describe(), "cut_points": g.n_cuts,
-                "families": g.families, "table": [c.to_dict() for c in self.table], "table1": self.table1,
-                "transfer_gap": self.gap,
-                "cost": self.cost, "convergence": [{k: v for k, v in c.items() if k != "curve"}
-                                                   for c in self.convergence],
-                "unconverged_bases": [c["id"] for c in self.convergence if c["still_rising"]],
+                "families": g.families, "table": [c.to_dict() for c in self.table],
+                "table1": [r.to_dict() for r in self.table1], "transfer_gap": [r.to_dict() for r in self.gap],
+                "cost": self.cost.to_dict(), "convergence": [c.to_dict() for c in self.convergence],
+                "unconverged_bases": [c.id for c in self.convergence if c.still_rising],
                 "findings": [f.to_dict() for f in self.findings], "figures": [f.to_dict() for f in self.figures],
-                "analysis": None if self.analysis is None else {k: self.analysis[k]
-                                                                for k in ("questions", "cost", "figure")},
-
-                "health": self.health, "pairs": self.pairs, "strategies": self.strategies}
+                "analysis": None if self.analysis is None else self.analysis.to_dict(),
+                "health": [r.to_dict() for r in self.health],
+                "pairs": None if self.pairs is None else self.pairs.to_dict(),
+                "strategies": None if self.strategies is None else self.strategies.to_dict()}
 
 
 @dataclass
@@ -65,7 +69,7 @@ class Report:
         ref = {"name": self.reference.name, "source": self.reference.source} if self.reference else None
         return {"title": self.title, "out": str(self.out), "compare": self.compare, "tolerance": self.tolerance,
                 "reference": ref, "grids": [g.to_dict() for g in self.grids],
-                "transfer_gap": [row for g in self.grids for row in g.gap],
+                "transfer_gap": [row.to_dict() for g in self.grids for row in g.gap],
                 "figures": [f.to_dict() for f in self.figures], "files": self.files}
 
 
@@ -90,7 +94,7 @@ def build_report(run_dirs: list[str | Path], out: Path, *, reference: Reference 
             sub = fig_dir / f"{i}-{_slug(g.grid.name)}" if compare else fig_dir
             g.figures = figures.grid_figures(g.grid, sub, reference)  # each figure drawn where its conditions are
             if g.pairs is not None:
-                drawn = many_targets.many_target_figure(g.grid, sub)
+                drawn = many_targets.many_target_figure(g.grid, g.pairs, sub)
                 g.figures += [drawn] if drawn is not None else []
             if g.strategies is not None and (fig := strategy_comparison.figure(g.strategies, sub)) is not None:
                 g.figures.append(fig)

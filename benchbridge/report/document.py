@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from benchbridge.report import analysis, strategy_comparison
 from benchbridge.report.build import GridReport, Report
 from benchbridge.report.convergence import PITFALL, RISE
 from benchbridge.report.figures import Figure
-from benchbridge.report.many_targets import COLUMNS
+from benchbridge.report.many_targets import COLUMNS, PairRow
 from benchbridge.report.reference import LABEL
 from benchbridge.report.stats import Stat, t975
+from benchbridge.report.tables import Boost
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,16 @@ class Table:
 Block = Heading | Para | Table | Figure
 
 
-def _stat(d: dict[str, Any] | None, digits: int = 3, signed: bool = False) -> str:
-    if not d:
+def _stat(stat: Stat | None, digits: int = 3, signed: bool = False) -> str:
+    if stat is None:
         return ""
     fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
-    text = fmt.format(d["mean"])
-    return text if d["ci95_half_width"] is None else f"{text} ± {d['ci95_half_width']:.{digits}f}"
+    text = fmt.format(stat.mean)
+    return text if stat.half_width is None else f"{text} ± {stat.half_width:.{digits}f}"
 
 
-def _cell(stat: Stat | None) -> str:
-    return _stat(stat.to_dict()) if stat is not None else ""
+def _boost(boost: Boost | None) -> str:
+    return _stat(boost.stat, signed=True) if boost is not None else ""
 
 
 def verdict_table(g: GridReport) -> Table:
@@ -61,7 +61,7 @@ def grid_table(g: GridReport, relative: bool = False) -> list[Table]:
         rows = [c for c in g.table if c.family == family]
         ns = sorted({c.n for c in rows})
         conds = list(dict.fromkeys(c.condition for c in rows))
-        cells = {(c.condition, c.n): _cell(c.stat(relative)) + (f" {UNHEALTHY_MARK}" if c.unhealthy else "")
+        cells = {(c.condition, c.n): _stat(c.stat(relative)) + (f" {UNHEALTHY_MARK}" if c.unhealthy else "")
                  for c in rows}
         body = [[c] + [cells.get((c, n), "") for n in ns] for c in conds]
         count = max((c.top1.count for c in rows if c.top1), default=0)
@@ -75,8 +75,7 @@ def grid_table(g: GridReport, relative: bool = False) -> list[Table]:
 
 
 def table1(g: GridReport, reference: bool) -> Table:
-    rows = [[r["layers"], _stat(r["over_baseB"], signed=True), _stat(r["over_BnB+"], signed=True)]
-            for r in g.table1]
+    rows = [[r.layers, _boost(r.over_baseB), _boost(r.over_BnBplus)] for r in g.table1]
     header = ["layers", "AnB+ − baseB", "AnB+ − BnB+"]
     if reference and g.grid.n_cuts == 7:
         published = {"1-7": ("+0.016", "+0.014"), "3-7": ("+0.018", "+0.014"), "5-7": ("+0.021", "+0.017")}
@@ -87,19 +86,17 @@ def table1(g: GridReport, reference: bool) -> Table:
 
 
 def gap_table(reports: list[GridReport]) -> Table:
-    rows = [[r["grid"], r["family"], str(r["n"]), f"{r['depth']:.2f}", _stat(r["gap"], signed=True)]
-            for g in reports for r in g.gap]
+    rows = [[r.grid, r.family, str(r.n), f"{r.depth:.2f}", _stat(r.gap, signed=True)] for g in reports for r in g.gap]
     return Table(["grid", "split family", "n", "n / cut points", "AnB / baseB − 1"], rows,
                  "Transfer gap: AnB relative to baseB, minus 1 (negative: accuracy lost by frozen transfer)")
 
 
 def cost_table(g: GridReport) -> Table:
     c = g.cost
-    rows = [[cond, str(v["runs"]), f"{v['wall_time_s']:.0f}", f"{v['device_hours']:.4f}"]
-            for cond, v in c["by_condition"].items()]
-    rows.append(["grid", str(c["done"]), f"{c['wall_time_s']:.0f}", f"{c['device_hours']:.4f}"])
+    rows = [[cond, str(v.runs), f"{v.wall_time_s:.0f}", f"{v.device_hours:.4f}"] for cond, v in c.by_condition.items()]
+    rows.append(["grid", str(c.done), f"{c.wall_time_s:.0f}", f"{c.device_hours:.4f}"])
     return Table(["condition", "runs done", "wall time (s)", "device-hours"], rows,
-                 f"Cost on {', '.join(c['devices']) or 'no device yet'}: {c['done']} of {c['runs']} runs done")
+                 f"Cost on {', '.join(c.devices) or 'no device yet'}: {c.done} of {c.runs} runs done")
 
 
 UNHEALTHY_MARK = "⚠"
@@ -110,14 +107,13 @@ def health_blocks(g: GridReport) -> list[Block]:
     total = len(g.grid.results)
     if not g.health:
         return [Para(f"All {total} runs are healthy (no non-finite loss; top-1 significantly above chance).")]
-    counts = {h: sum(r["health"] == h for r in g.health) for h in dict.fromkeys(r["health"] for r in g.health)}
+    counts = {h: sum(r.health == h for r in g.health) for h in dict.fromkeys(r.health for r in g.health)}
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
-    rows = [[r["health"].upper(), r["condition"], str(r["n"]), r["split"], str(r["seed"]), r["id"], r["reason"]]
-            for r in g.health]
+    rows = [[r.health.upper(), r.condition, str(r.n), r.pair, str(r.seed), r.id, r.reason] for r in g.health]
     return [Para(f"{len(g.health)} of {total} runs are not healthy ({summary}): their numbers, and those of networks "
                  f"built on them ({UNHEALTHY_MARK}), are not results; findings that read them are not measured.",
                  warning=True),
-            Table(["health", "condition", "n", "split", "seed", "id", "reason"], rows,
+            Table(["health", "condition", "n", "pair", "seed", "id", "reason"], rows,
                   "diverged: non-finite training loss; no_learning: top-1 not significantly above chance (binomial, "
                   "1%), training loss at ln C (unless top-1 is far above chance, p < 1e-3) or more than 15% above "
                   "it, or the same predictions as its starting point on 99% of the validation images (README, "
@@ -125,9 +121,9 @@ def health_blocks(g: GridReport) -> list[Block]:
 
 
 def convergence_blocks(g: GridReport) -> list[Block]:
-    rising = [c for c in g.convergence if c["still_rising"]]
-    rows = [[" / ".join(c["labels"]), "" if c["rise"] is None else f"{c['rise']:+.3f}", c.get("on", "validation"),
-             {True: "STILL RISING", False: "converged", None: "unknown"}[c["still_rising"]]] for c in g.convergence]
+    rising = [c for c in g.convergence if c.still_rising]
+    rows = [[" / ".join(c.labels), "" if c.rise.gained is None else f"{c.rise.gained:+.3f}", c.on,
+             {True: "STILL RISING", False: "converged", None: "unknown"}[c.still_rising]] for c in g.convergence]
     blocks: list[Block] = [Table(["base network", "top-1 gained over the last quarter", "curve", "status"], rows,
                                  f"still rising if the gain is more than +{RISE:.2f}; curve: holdout (held-out "
                                  "training images) when recorded, else the validation images")]
@@ -150,8 +146,8 @@ def _num(v: float | None, signed: bool = False) -> str:
     return "" if v is None else (f"{v:+.3f}" if signed else f"{v:.3f}")
 
 
-def _flag(row: dict[str, Any], condition: str) -> str:
-    return f" {UNHEALTHY_MARK}" if condition in row.get("unhealthy", ()) else ""
+def _flag(row: PairRow, condition: str) -> str:
+    return f" {UNHEALTHY_MARK}" if condition in row.unhealthy else ""
 
 
 def pair_tables(g: GridReport) -> list[Table]:
@@ -159,18 +155,18 @@ def pair_tables(g: GridReport) -> list[Table]:
     target's own base network (n = 0)."""
     assert g.pairs is not None
     out = []
-    for p in g.pairs["pairs"]:
-        rows = [r for r in g.pairs["rows"] if r["pair"] == p["label"]]
-        conds = [(c, name) for c, name in COLUMNS if any(r["top1"][c] is not None for r in rows)]
+    for p in g.pairs.pairs:
+        rows = [r for r in g.pairs.rows if r.pair == p.label]
+        conds = [(c, name) for c, name in COLUMNS if any(r.top1[c] is not None for r in rows)]
         rel = [(c, name) for c, name in conds if c in ("AnB", "AnB+")]
-        base = rows[0]["base"] if rows else None
+        base = rows[0].base if rows else None
         body = [["0 (target's base)"] + [_num(base)] * len(conds) + ["1.000"] * len(rel)]
-        body += [[str(r["n"])] + [_num(r["top1"][c]) + _flag(r, c) for c, _ in conds]
-                 + [_num(r["relative"][c]) + _flag(r, c) for c, _ in rel] for r in rows]
+        body += [[str(r.n)] + [_num(r.top1[c]) + _flag(r, c) for c, _ in conds]
+                 + [_num(r.relative[c]) + _flag(r, c) for c, _ in rel] for r in rows]
         header = ["n"] + [name for _, name in conds] + [f"{name} / base" for _, name in rel]
-        mark = f"; {UNHEALTHY_MARK}: unhealthy (see Run health), not a result" if any(r["unhealthy"] for r in rows) \
+        mark = f"; {UNHEALTHY_MARK}: unhealthy (see Run health), not a result" if any(r.unhealthy for r in rows) \
             else ""
-        out.append(Table(header, body, f"source {p['source']} → target {p['target']}: top-1 on the target's "
+        out.append(Table(header, body, f"source {p.source} → target {p.target}: top-1 on the target's "
                                        f"validation images; n = 0 is the target's own base network ({_num(base)})"
                                        + mark))
     return out
@@ -179,13 +175,13 @@ def pair_tables(g: GridReport) -> list[Table]:
 def gains_tables(g: GridReport) -> list[Table]:
     """Which target gains most at which depth: gain over its own base network, per pair and n (★: the most)."""
     assert g.pairs is not None
-    labels = [p["label"] for p in g.pairs["pairs"]]
+    labels = [p.label for p in g.pairs.pairs]
     out = []
-    for kind, rows in g.pairs["gains"].items():
+    for kind, rows in g.pairs.gains.items():
         if not rows:
             continue
-        body = [[str(r["n"])] + [_num(r["gains"].get(k), signed=True) + (" ★" if k == r["best"] else "")
-                                 for k in labels] + [r["best"] or ""] for r in rows]
+        body = [[str(r.n)] + [_num(r.gains.get(k), signed=True) + (" ★" if k == r.best else "")
+                              for k in labels] + [r.best or ""] for r in rows]
         out.append(Table(["n"] + labels + ["gains most"], body, f"{kind} transfer: top-1 relative to the target's "
                          "own base network, minus 1 (★ the pair that gains most at this n)"))
     return out
@@ -194,22 +190,21 @@ def gains_tables(g: GridReport) -> list[Table]:
 def t_blocks(g: GridReport) -> list[Block]:
     """Chen et al.'s T per block and the mean per (source, target) and seed, as `benchbridge analyze` wrote it."""
     assert g.pairs is not None
-    t = g.pairs.get("t_metric")
+    t = g.pairs.t_metric
     if t is None:
         return [Para("Chen et al.'s T per block: not computed for this grid yet. `benchbridge analyze "
                      f"{g.grid.path}` computes it from the networks' weights; the report then shows it here and "
                      "in the many-target figure.")]
-    n = max((r["n"] or 0 for r in t["rows"]), default=0)
+    n = max((r.n or 0 for r in t.rows), default=0)
     blocks = [str(i) for i in range(1, n + 1)]
-    body = [[r["source"], r["target"], str(r["seed"]), f"{r['condition']} n={r['n']}" if r["n"] else "–",
-             r["init_origin"] or "–", *[_num((r["t_per_block"] or {}).get(b)) for b in blocks], _num(r["t_mean"]),
-             "; ".join(x for x in (r["reason"], r.get("health") if r.get("health") not in (None, "ok") else None)
-                       if x)]
-            for r in t["rows"]]
+    body = [[r.source, r.target, str(r.seed), f"{r.condition} n={r.n}" if r.n else "–", r.init_origin or "–",
+             *[_num((r.t_per_block or {}).get(b)) for b in blocks], _num(r.t_mean),
+             "; ".join(x for x in (r.reason, r.health if r.health not in (None, "ok") else None) if x)]
+            for r in t.rows]
     return [Table(["source", "target", "seed", "network", "θ_r", *[f"block {b}" for b in blocks], "mean", "note"],
                   body, "T = D(θ_r, fine-tuned) / D(source, fine-tuned) per copied block of the fine-tuned network "
                   f"at its deepest n (AnB+; n = {n}: every block copied, where the grid has it); D over "
-                  f"{t['weights_compared']}. θ_r is the source's own initialisation: trained (the "
+                  f"{t.weights_compared}. θ_r is the source's own initialisation: trained (the "
                   "init.pt benchbridge trained the source from), file (a checkpoint's given init file) or "
                   "fresh_draw (a draw from the model's initialiser: the checkpoint's true one is unknown). As of "
                   "the last `benchbridge analyze`: rerun it when more runs have finished")]
@@ -244,7 +239,7 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
                            "instead of a confidence interval (`--tolerance` changes it)."))
     blocks += [Heading("Figures", 3), *g.figures]
     blocks += [Heading("Top-1 per condition and n", 3), *grid_table(g), *grid_table(g, relative=True)]
-    if any(r["over_baseB"] or r["over_BnB+"] for r in g.table1):  # Table 1 needs AnB+ on random splits
+    if any(r.over_baseB or r.over_BnBplus for r in g.table1):  # Table 1 needs AnB+ on random splits
         blocks += [Heading("Table 1: boost of AnB+", 3), table1(g, report.reference is not None)]
     blocks += [Heading("Transfer gap", 3), gap_table([g])]
     if g.pairs is not None:
@@ -257,18 +252,17 @@ def grid_blocks(g: GridReport, report: Report) -> list[Block]:
     blocks += analysis_blocks(g)
     blocks += [Heading("Run health", 3), *health_blocks(g)]
     blocks += [Heading("Cost", 3), cost_table(g)]
-    if g.cost["missing"]:
-        rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"]] for m in g.cost["missing"]]
+    if g.cost.missing:
+        rows = [[m.condition, str(m.n), m.pair, str(m.seed), m.id] for m in g.cost.missing]
         blocks += [Heading("Missing runs", 3), Para("This grid is partial: figures and verdicts use what is there. "
                                                     "Runs blocked by an unhealthy source are under Run health."),
-                   Table(["condition", "n", "split", "seed", "id"], rows)]
-    if g.cost.get("broken"):
-        rows = [[m["condition"], str(m["n"]), m["split"], str(m["seed"]), m["id"], m["reason"]]
-                for m in g.cost["broken"]]
+                   Table(["condition", "n", "pair", "seed", "id"], rows)]
+    if g.cost.broken:
+        rows = [[m.condition, str(m.n), m.pair, str(m.seed), m.id, m.reason] for m in g.cost.broken]
         blocks += [Heading("Runs with an unreadable record", 3),
                    Para("Left out of every figure and table here; `benchbridge run` trains a damaged one again.",
                         warning=True),
-                   Table(["condition", "n", "split", "seed", "id", "why"], rows)]
+                   Table(["condition", "n", "pair", "seed", "id", "why"], rows)]
     return blocks
 
 

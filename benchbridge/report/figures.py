@@ -25,6 +25,8 @@ PUB = "published"
 
 @dataclass(frozen=True)
 class Figure:
+    """A drawn figure: its name, title and caption, and its PNG and SVG files."""
+
     name: str
     title: str
     caption: str
@@ -210,12 +212,12 @@ def convergence_figure(grid: Grid, out: Path) -> Figure | None:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     colors = plt.get_cmap("tab10")
     for i, c in enumerate(curves):
-        xs, ys = zip(*c["curve"]) if c["curve"] else ((), ())
-        rising = c["still_rising"]
-        label = " / ".join(c["labels"]) + (" — still rising" if rising else "")
+        xs, ys = zip(*c.curve) if c.curve else ((), ())
+        rising = c.still_rising
+        label = " / ".join(c.labels) + (" — still rising" if rising else "")
         ax.plot(xs, ys, marker="o", markersize=3, linewidth=2 if rising else 1.2,
                 linestyle="-" if rising else "--", color=colors(i % 10), label=label)
-    end = max((x for c in curves for x, _ in c["curve"]), default=1)
+    end = max((x for c in curves for x, _ in c.curve), default=1)
     ax.axvspan(0.75 * end, end, color="orange", alpha=0.1, label="last quarter of training")
     ax.set_xlabel("training iteration")
     ax.set_ylabel("validation top-1 (own half)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from statistics import mean
 from typing import Any
 
@@ -28,8 +28,10 @@ NEEDS = {1: ("baseB", "AnB"), 2: ("baseB", "BnB"), 3: ("baseB", "BnB+"), 4: ("ba
 non-dissimilar ones)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:
+    """One of the paper's findings judged on a grid: the verdict, the rule it follows, its numbers and any caveat."""
+
     number: int
     claim: str
     verdict: str
@@ -234,7 +236,6 @@ def evaluate(grid: Grid, tolerance: float = TOLERANCE) -> list[Finding]:
     found = [unhealthy_inputs(grid, i) or f(grid, tolerance)
              for i, f in enumerate((finding1, finding2, finding3, finding4, finding5, finding6), start=1)]
     if unconverged(grid):
-        for f in found:
-            if f.number in AFFECTED_BY_PITFALL and f.verdict != NOT_MEASURED:
-                f.caveat = PITFALL
+        found = [replace(f, caveat=PITFALL) if f.number in AFFECTED_BY_PITFALL and f.verdict != NOT_MEASURED else f
+                 for f in found]
     return found

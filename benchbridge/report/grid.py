@@ -26,7 +26,7 @@ class Sample:
     """One finished network under one of its labels."""
 
     run_id: str
-    split: str
+    pair: str
     seed: int
     condition: str
     n: int
@@ -67,7 +67,7 @@ class Grid:
         out = []
         for s in self.samples:
             if s.unhealthy and s.family in families and s.condition in conditions:
-                out.append(f"{s.condition} n={s.n} {s.split} s{s.seed}: {s.unhealthy}")
+                out.append(f"{s.condition} n={s.n} {s.pair} s{s.seed}: {s.unhealthy}")
         for res in self.results:
             record = self.blocked.get(res.run.id) if res.record is None else None
             for fam, condition in _family_labels(res) if record else []:

@@ -4,7 +4,7 @@ T per block once `benchbridge analyze` has written it (the report reads analysis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +34,107 @@ def _mean(grid: Grid, label: str, condition: str, n: int, relative: bool = False
     return None if stat is None else stat.mean
 
 
-def pair_rows(grid: Grid) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PairRow:
+    """One (source, target) pair at n: each transfer condition's mean top-1, absolute and relative to the target's
+    own base network, and the conditions whose networks are unhealthy."""
+
+    pair: str
+    source: str
+    target: str
+    n: int
+    base: float | None  # the target's own base network's mean top-1
+    top1: dict[str, float | None]  # condition (COLUMNS) -> mean top-1
+    relative: dict[str, float | None]  # condition -> mean top-1 relative to the target's base network
+    unhealthy: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Gain:
+    """At one n and condition: each pair's gain over its target's base network (relative top-1 - 1), and the pair
+    that gains most (None: a tie)."""
+
+    n: int
+    condition: str
+    gains: dict[str, float]
+    best: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TRow:
+    """Chen et al.'s T of one pair and seed as `benchbridge analyze` wrote it: T per copied block (block -> T), the
+    mean, theta_r's origin, or the reason there is none."""
+
+    pair: str
+    source: str
+    target: str
+    seed: int
+    n: int | None
+    condition: str | None
+    run_id: str | None
+    source_run_id: str | None
+    init_origin: str | None
+    theta_r: str | None
+    t_per_block: dict[str, float | None] | None
+    t_mean: float | None
+    nulls: dict[str, str]
+    reason: str | None
+    health: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TMetric:
+    """Chen et al.'s T per pair and seed (analysis.json's `t_metric`), and which weights it compares."""
+
+    weights_compared: str
+    rows: list[TRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights_compared": self.weights_compared, "rows": [r.to_dict() for r in self.rows]}
+
+
+@dataclass(frozen=True)
+class PairsSection:
+    """The report's sources-and-targets section: the pairs, per pair and n their top-1, the gains per depth, and
+    Chen et al.'s T once `benchbridge analyze` has written it."""
+
+    pairs: list[Pair]
+    rows: list[PairRow]
+    gains: dict[str, list[Gain]]  # "frozen" (AnB), "fine-tuned" (AnB+) -> per n
+    t_metric: TMetric | None
+    transferability: dict[str, dict[int, float]] | None  # pair -> block -> T, the mean over seeds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pairs": [asdict(p) for p in self.pairs], "rows": [r.to_dict() for r in self.rows],
+                "gains": {k: [g.to_dict() for g in rows] for k, rows in self.gains.items()},
+                "t_metric": None if self.t_metric is None else self.t_metric.to_dict(),
+                "transferability": self.transferability}
+
+
+def pair_rows(grid: Grid) -> list[PairRow]:
     """Per pair and n: top-1 of every transfer condition, absolute and relative to the target's base network."""
     rows = []
     for p in grid_pairs(grid):
         base = grid.base_stat(p.label)
         ns = sorted({n for c, _ in COLUMNS for n in grid.ns(p.label, c)})
         for n in ns:
-            rows.append({"pair": p.label, "source": p.source, "target": p.target, "n": n,
-                         "base": None if base is None else base.mean,
-                         "top1": {c: _mean(grid, p.label, c, n) for c, _ in COLUMNS},
-                         "relative": {c: _mean(grid, p.label, c, n, True) for c, _ in COLUMNS},
-                         "unhealthy": [c for c, _ in COLUMNS if grid.unhealthy(p.label, c, n)]})
+            rows.append(PairRow(p.label, p.source, p.target, n, None if base is None else base.mean,
+                                {c: _mean(grid, p.label, c, n) for c, _ in COLUMNS},
+                                {c: _mean(grid, p.label, c, n, True) for c, _ in COLUMNS},
+                                [c for c, _ in COLUMNS if grid.unhealthy(p.label, c, n)]))
     return rows
 
 
-def gains(grid: Grid, condition: str) -> list[dict[str, Any]]:
+def gains(grid: Grid, condition: str) -> list[Gain]:
     """Per n: each pair's gain over its target's base network (relative top-1 - 1), and the pair that gains most."""
     rows = []
     ns = sorted({n for p in grid_pairs(grid) for n in grid.ns(p.label, condition)})
@@ -59,61 +144,68 @@ def gains(grid: Grid, condition: str) -> list[dict[str, Any]]:
         top = max(by_pair.values(), default=None)
         leaders = [k for k, v in by_pair.items() if v == top]
         best = leaders[0] if len(leaders) == 1 else None  # a tie names no pair
-        rows.append({"n": n, "condition": condition, "gains": by_pair, "best": best})
+        rows.append(Gain(n, condition, by_pair, best))
     return rows
 
 
-def t_metric(grid: Grid) -> dict[str, Any] | None:
+def t_metric(grid: Grid) -> TMetric | None:
     """Chen et al.'s T as `benchbridge analyze` wrote it for this grid (per pair and seed: T per block, the mean,
     theta_r's init_origin, or the reason there is none); None until `benchbridge analyze RUN_DIR` has run."""
     data = analysis.read(grid.path)
-    return data.get("t_metric") if data is not None else None
+    t = data.get("t_metric") if data is not None else None
+    if t is None:
+        return None
+    names = [f.name for f in fields(TRow)]
+    return TMetric(t["weights_compared"], [TRow(**{k: row.get(k) for k in names}) for row in t["rows"]])
 
 
-def chen_t_per_block(grid: Grid) -> dict[str, dict[int, float]] | None:
+def chen_t_per_block(t: TMetric | None) -> dict[str, dict[int, float]] | None:
     """Chen et al.'s T per block (pair label -> block -> T, the mean over seeds) of each pair's fine-tuned network
     that copied every block; None without `benchbridge analyze` output (the figure then plots relative top-1)."""
-    t = t_metric(grid)
     found: dict[str, dict[int, list[float]]] = {}
-    for row in t["rows"] if t else []:
-        for block, v in (row["t_per_block"] or {}).items():
+    for row in t.rows if t else []:
+        for block, v in (row.t_per_block or {}).items():
             if v is not None:
-                found.setdefault(row["pair"], {}).setdefault(int(block), []).append(v)
+                found.setdefault(row.pair, {}).setdefault(int(block), []).append(v)
     return {p: {b: sum(v) / len(v) for b, v in sorted(blocks.items())} for p, blocks in found.items()} or None
 
 
-def summary(grid: Grid) -> dict[str, Any]:
-    """What the report's sources-and-targets section shows, as data (the JSON report carries it too)."""
-    return {"pairs": [p.__dict__ for p in grid_pairs(grid)], "rows": pair_rows(grid),
-            "gains": {"frozen": gains(grid, FROZEN), "fine-tuned": gains(grid, FINETUNED)},
-            "t_metric": t_metric(grid), "transferability": chen_t_per_block(grid)}
+def summary(grid: Grid) -> PairsSection:
+    """What the report's sources-and-targets section shows (the JSON report carries it too: `to_dict`)."""
+    t = t_metric(grid)
+    return PairsSection(grid_pairs(grid), pair_rows(grid), {"frozen": gains(grid, FROZEN),
+                                                            "fine-tuned": gains(grid, FINETUNED)},
+                        t, chen_t_per_block(t))
 
 
 @dataclass(frozen=True)
 class Line:
+    """One line of the many-target figure: a pair's values against n (or block)."""
+
     label: str
     xs: list[int]
     ys: list[float]
 
 
-def _lines(grid: Grid, condition: str) -> list[Line]:
+def _lines(section: PairsSection, condition: str) -> list[Line]:
+    """Per pair: top-1 relative to the target's base network against n, where the pair has it."""
     out = []
-    for p in grid_pairs(grid):
-        ns = [n for n in grid.ns(p.label, condition) if _mean(grid, p.label, condition, n, True) is not None]
-        if ns:
-            out.append(Line(p.label, ns, [_mean(grid, p.label, condition, n, True) for n in ns]))  # type: ignore[misc]
+    for p in section.pairs:
+        points = [(r.n, v) for r in section.rows if r.pair == p.label and (v := r.relative[condition]) is not None]
+        if points:
+            out.append(Line(p.label, [n for n, _ in points], [v for _, v in points]))
     return out
 
 
-def many_target_figure(grid: Grid, out: Path) -> Figure | None:
+def many_target_figure(grid: Grid, section: PairsSection, out: Path) -> Figure | None:
     """One line per (source, target): Chen's T per block (when `benchbridge analyze` wrote it), then top-1 relative
     to the target's base network against n, fine-tuned and frozen."""
-    t_values = chen_t_per_block(grid)
+    t_values = section.transferability
     panels = [(FINETUNED, "fine-tuned: the source's first n blocks trained on"),
               (FROZEN, "frozen: the source's first n blocks kept")]
-    if not any(_lines(grid, c) for c, _ in panels) and not t_values:
+    if not any(_lines(section, c) for c, _ in panels) and not t_values:
         return None
-    charts = [(_lines(grid, c), title) for c, title in panels]
+    charts = [(_lines(section, c), title) for c, title in panels]
     if t_values:
         charts.insert(0, ([Line(k, sorted(v), [v[b] for b in sorted(v)]) for k, v in t_values.items()],
                           "Chen et al.'s T per block (fine-tuned, every block copied)"))

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # what `_NAMES` resolves to, for type checkers and readers
     from benchbridge.execute.job import ExecutorPlugin, Job
     from benchbridge.hookspecs import HOOK_API_VERSION, Register, hookimpl
     from benchbridge.manifest import ResolvedManifest
+    from benchbridge.models.lrn import LocalResponseNorm
     from benchbridge.models.network import ModelPlugin, Network
     from benchbridge.plan import Run
     from benchbridge.registry import NoOptions
@@ -57,6 +58,7 @@ _public("benchbridge.registry", "NoOptions")
 _public("benchbridge.errors", "PluginError", "UserError")
 # models
 _public("benchbridge.models.network", "ModelPlugin", "Network")
+_public("benchbridge.models.lrn", "LocalResponseNorm")
 # datasets and their preparations (`benchbridge data prepare NAME`)
 _public("benchbridge.data.source", "ClassInfo", "DatasetPlugin", "DatasetSource", "INDEX_FILE", "PreparationPlugin")
 _public("benchbridge.data.shard_files", "DEFAULT_SHARD_SIZE", "OnProgress", "read_index", "write_dataset",

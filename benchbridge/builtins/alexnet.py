@@ -8,8 +8,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from benchbridge.api import Network, hookimpl
-from benchbridge.models.lrn import LocalResponseNorm
+from benchbridge.api import LocalResponseNorm, Network, hookimpl
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -30,7 +30,9 @@ class Condition(Strict):
     """A transfer condition: where the first n blocks come from and how they are treated."""
 
     name: str
-    source: Literal["A", "B"] | None = Field(description="Half whose base network gives the blocks; null: none.")
+    source: Literal["A", "B"] | None = Field(
+        description="The role whose base network gives the blocks: A, the pair's source (a split's half A); B, the "
+        "target's own base network; null: none (random blocks).")
     strategy: str
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -3,7 +3,8 @@
     python benchmarks/same_results.py RESULTS_A RESULTS_B
 
 Used to check that a refactoring changed no number: run the same manifest before and after into two folders.
-Costs (wall time, memory, device) are not compared. Exit status 0 when every run of both plans is finished and equal.
+Costs (wall time, memory, device) are not compared. A run not trained in one folder (blocked by an unhealthy source)
+must be untrained in the other too. Exit status 0 when every run of both plans is equal.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ COMPARED = ("top1", "top5", "top1_best_k", "iterations", "images_seen", "health"
 CURVE = ("iteration", "epoch", "train_loss", "lr", "top1", "top5", "val_loss", "holdout_top1", "holdout_loss")
 
 
-def outcomes(folder: Path) -> dict[str, dict[str, Any]]:
-    """Run id -> what its record says about the network (not its cost)."""
-    found = {}
+def outcomes(folder: Path) -> dict[str, dict[str, Any] | None]:
+    """Run id -> what its record says about the network (not its cost); None for a run not trained (blocked by an
+    unhealthy source, or not run yet), which equals only another None."""
+    found: dict[str, dict[str, Any] | None] = {}
     for res in load_results(folder):
         if res.record is None:
-            raise SystemExit(f"{folder}: run {res.run.id} ({res.run.condition} n={res.run.n}) is not finished")
+            found[res.run.id] = None
+            continue
         rec = res.record
         found[res.run.id] = {**{k: getattr(rec, k) for k in COMPARED},
                              "curve": [{k: getattr(p, k) for k in CURVE} for p in rec.curve]}
@@ -38,10 +41,16 @@ def main(a: Path, b: Path) -> int:
         return 1
     differ = [rid for rid in sorted(left) if left[rid] != right[rid]]
     for rid in differ:
-        keys = [k for k in left[rid] if left[rid][k] != right[rid][k]]
-        print(f"{rid}: {', '.join(keys)} differ (top-1 {left[rid]['top1']} vs {right[rid]['top1']})")
+        a_, b_ = left[rid], right[rid]
+        if a_ is None or b_ is None:
+            print(f"{rid}: finished in {a if a_ else b} only")
+            continue
+        keys = [k for k in a_ if a_[k] != b_[k]]
+        print(f"{rid}: {', '.join(keys)} differ (top-1 {a_['top1']} vs {b_['top1']})")
+    untrained = sum(left[rid] is None and right[rid] is None for rid in left)
     print(f"{len(left)} runs with the same ids; {len(left) - len(differ)} identical, {len(differ)} different "
-          f"(compared: {', '.join(COMPARED)}, and every curve point's {', '.join(CURVE)})")
+          f"(compared: {', '.join(COMPARED)}, and every curve point's {', '.join(CURVE)}; "
+          f"{untrained} of the identical not trained in either folder)")
     return 1 if differ else 0
 
 

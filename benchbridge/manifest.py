@@ -30,9 +30,8 @@ class Condition(Strict):
     """A transfer condition: where the first n blocks come from and how they are treated."""
 
     name: str
-    source: Literal["A", "B"] | None = Field(
-        description="The role whose base network gives the blocks: A, the pair's source (a split's half A); B, the "
-        "target's own base network; null: none (random blocks).")
+    source: Literal["A", "B"] | None = Field(description="Whose base network gives the blocks: A, the pair's "
+                                             "source; B, the target's own; null: none (random blocks).")
     strategy: str
     options: dict[str, Any] = Field(default_factory=dict)
 

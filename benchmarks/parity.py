@@ -2,6 +2,7 @@
 
 python benchmarks/parity.py DATA [--seeds 0 1 2] [--images-per-class 1000] [--epochs 15] [--out FILE.json]
     [--loop-only | --benchbridge-only] [--t [--target-images-per-class 100] [--target-epochs E]] [KEY=VALUE ...]
+python benchmarks/parity.py --report FILE.json [FILE.json ...]   (the comparison of saved runs, rows pooled)
 
 DATA is CIFAR-10 prepared as in manifests/cifar10.yaml's header. Both sides train baseA and baseB of the random 5/5
 split (seed 0) for each seed; KEY=VALUE overrides go to both (model.options.* and top-level training.* keys, e.g.
@@ -146,7 +147,7 @@ def report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data", type=Path)
+    p.add_argument("data", type=Path, nargs="?")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE for both sides (model.options.* reach the loop)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--images-per-class", type=int, default=1000)
@@ -158,7 +159,16 @@ def main() -> None:
     p.add_argument("--t", action="store_true", help="Chen's T: half A's source fine-tuned on half B (parity_t.py)")
     p.add_argument("--target-images-per-class", type=int, default=100, help="--t: the target's images per class")
     p.add_argument("--target-epochs", type=int, help="--t: the target's epochs (default: --epochs)")
-    args = p.parse_args()
+    p.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                   help="print the comparison of saved --out files, their rows pooled (trains nothing)")
+    args = p.parse_intermixed_args()  # KEY=VALUE overrides before or after the options
+    if args.report:
+        import parity_t
+        rows = [row for path in args.report for row in json.loads(path.read_text())["rows"]]
+        parity_t.report_t(rows) if any("t" in row for row in rows) else report(rows)
+        return
+    if args.data is None:
+        p.error("DATA is required (unless --report)")
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -160,7 +160,11 @@ def report_t(rows: list[dict[str, Any]], mid: tuple[int, int] = (2, 5)) -> list[
               *[(f"T block {i + 1}", lambda r, i=i: r["t"][i]) for i in range(len(rows[0]["t"]))],
               (f"source travel blocks {lo + 1}-{hi}", lambda r: statistics.fmean(r["source_travel"][lo:hi])),
               (f"finetune travel blocks {lo + 1}-{hi}", lambda r: statistics.fmean(r["finetune_travel"][lo:hi]))]
-    return [compare(name, values("loop", fn), values("benchbridge", fn)) for name, fn in checks]
+    verdicts = [compare(name, values("loop", fn), values("benchbridge", fn)) for name, fn in checks]
+    medians = {side: statistics.median(values(side, checks[2][1])) for side in sides}
+    print(f"{'T mean, median':>26}: loop {medians['loop']:.3f}; benchbridge {medians['benchbridge']:.3f} "
+          f"({len(sides['loop'])} and {len(sides['benchbridge'])} seeds)")
+    return verdicts
 
 
 def main_t(args: argparse.Namespace, halves: dict[str, list[int]], tmp: Path) -> list[dict[str, Any]]:

@@ -36,8 +36,11 @@ import yaml
 import parity as base  # benchmarks/ is on sys.path when run as a script
 from benchbridge.analyze.metrics import mean_abs_distance, t_metric
 from benchbridge.analyze.weights import finetuned_weights, weight_keys
+from benchbridge.execute.construct import initial_network
 from benchbridge.execute.job import Job, finetuned_runs
 from benchbridge.execute.train import RunSetup
+from benchbridge.manifest import load_manifest
+from benchbridge.plan import make_plan
 from benchbridge.results import load_results
 from parity_loop import build, fit, loop_recipe, read_half, snapshot, top1
 
@@ -105,14 +108,26 @@ def run_benchbridge_t(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def loop_transfer(job: tuple[Path, dict[str, list[int]], int, argparse.Namespace]) -> dict[str, Any]:
-    """The plain loop: the source from scratch, then every block copied into a fresh network and fine-tuned."""
-    data, halves, seed, args = job
+def source_draws(path: Path) -> dict[int, dict[str, torch.Tensor]]:
+    """Per seed, the initialisation benchbridge draws for the manifest's source (its init.pt), from the plan alone."""
+    m = load_manifest(path)
+    return {r.seed: initial_network(r, m).state_dict() for r in make_plan(m) if r.strategy == "scratch"}
+
+
+LoopJob = tuple[Path, dict[str, list[int]], int, argparse.Namespace, "dict[str, torch.Tensor] | None"]
+
+
+def loop_transfer(job: LoopJob) -> dict[str, Any]:
+    """The plain loop: the source from scratch (from `draw` when given), then every block copied into a fresh
+    network and fine-tuned."""
+    data, halves, seed, args, draw = job
     torch.set_num_threads(1)
     start = time.perf_counter()
     opts, t = loop_recipe(args.overrides)
     x, y = read_half(data, "train", halves["A"], args.images_per_class)
     source = build(opts, len(halves["A"]), seed)
+    if draw is not None:  # benchbridge's draw of the same seed: only the training differs
+        source.load_state_dict(draw)
     init = snapshot(source)
     fit(source, x, y, t, args.epochs, seed)
     pretrained = snapshot(source)
@@ -125,7 +140,8 @@ def loop_transfer(job: tuple[Path, dict[str, list[int]], int, argparse.Namespace
     fit(target, x, y, t, args.target_epochs or args.epochs, seed + TARGET_SEED)
     keys = weight_keys(target)  # type: ignore[arg-type]
     return {"side": "loop", "seed": seed, "top1": top1(target, *read_half(data, "val", halves["B"], None)),
-            "source_top1": source_top1, "wall_s": time.perf_counter() - start, "n": len(keys),
+            "source_top1": source_top1, "draw": "benchbridge" if draw is not None else "loop",
+            "wall_s": time.perf_counter() - start, "n": len(keys),
             **measures(block_lists(init, keys), block_lists(pretrained, keys), block_lists(snapshot(target), keys))}
 
 
@@ -170,16 +186,18 @@ def report_t(rows: list[dict[str, Any]], mid: tuple[int, int] = (2, 5)) -> list[
 def main_t(args: argparse.Namespace, halves: dict[str, list[int]], tmp: Path) -> list[dict[str, Any]]:
     """Both sides (or one), every seed: the rows for report_t."""
     rows: list[dict[str, Any]] = []
+    path = tmp / "parity-t.yaml"
+    path.write_text(yaml.safe_dump(manifest_t(args.data, tmp / "bb-t", halves, args)))
+    draws = source_draws(path) if args.same_draw else {}
     if not args.loop_only:
-        path = tmp / "parity-t.yaml"
-        path.write_text(yaml.safe_dump(manifest_t(args.data, tmp / "bb-t", halves, args)))
         rows += run_benchbridge_t(path)
         for r in rows:
             print(f"benchbridge seed {r['seed']}: target top-1 {r['top1']:.3f}, T mean {statistics.fmean(r['t']):.3f}",
                   file=sys.stderr)
     if not args.benchbridge_only:
         with ProcessPoolExecutor(max_workers=min(len(args.seeds), os.cpu_count() or 1)) as pool:
-            for row in pool.map(loop_transfer, [(args.data, halves, seed, args) for seed in args.seeds]):
+            jobs = [(args.data, halves, seed, args, draws.get(seed)) for seed in args.seeds]
+            for row in pool.map(loop_transfer, jobs):
                 rows.append(row)
                 print(f"loop seed {row['seed']}: target top-1 {row['top1']:.3f}, T mean "
                       f"{statistics.fmean(row['t']):.3f} ({row['wall_s']:.0f} s)", file=sys.stderr)

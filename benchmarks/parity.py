@@ -1,8 +1,8 @@
 """Parity: the same network, data and recipe trained by a plain PyTorch loop and by `benchbridge run`.
 
 python benchmarks/parity.py DATA [--seeds 0 1 2] [--images-per-class 1000] [--epochs 15] [--out FILE.json]
-    [--loop-only | --benchbridge-only] [--t [--target-images-per-class 100] [--target-epochs E] [--same-draw]]
-    [KEY=VALUE ...]
+    [--loop-only | --benchbridge-only] [KEY=VALUE ...]
+    [--t [--target-images-per-class 100] [--target-epochs E] [--same-draw] [--source-dir D]]
 python benchmarks/parity.py --report FILE.json [FILE.json ...]   (the comparison of saved runs, rows pooled)
 
 DATA is CIFAR-10 prepared as in manifests/cifar10.yaml's header. Both sides train baseA and baseB of the random 5/5
@@ -160,6 +160,8 @@ def main() -> None:
     p.add_argument("--t", action="store_true", help="Chen's T: half A's source fine-tuned on half B (parity_t.py)")
     p.add_argument("--target-images-per-class", type=int, default=100, help="--t: the target's images per class")
     p.add_argument("--target-epochs", type=int, help="--t: the target's epochs (default: --epochs)")
+    p.add_argument("--source-dir", type=Path, help="--t: fine-tune the source in this folder (init.pt, weights.pt; "
+                   "e.g. a benchbridge run's) on both sides instead of training one per seed")
     p.add_argument("--same-draw", action="store_true",
                    help="--t: the loop's source starts from benchbridge's draw of the same seed (its init.pt)")
     p.add_argument("--report", type=Path, nargs="+", metavar="JSON",

@@ -74,9 +74,12 @@ def manifest_t(data: Path, out: Path, halves: dict[str, list[int]], args: argpar
                               "images_per_class": args.target_images_per_class}
     if args.target_epochs is not None:
         target["training"] = {"epochs": args.target_epochs}
+    source: dict[str, Any] = {"name": "half-a", "classes": halves["A"], "images_per_class": args.images_per_class}
+    if args.source_dir is not None:  # a source trained before: both sides fine-tune the same weights
+        source = {"name": "half-a", "checkpoint": str(args.source_dir.resolve() / "weights.pt"),
+                  "init": str(args.source_dir.resolve() / "init.pt")}
     doc.update(name="parity-t", seeds=list(args.seeds), conditions=["AnB+"], layers=[n_blocks(args.overrides)],
-               sources=[{"name": "half-a", "classes": halves["A"], "images_per_class": args.images_per_class}],
-               targets=[target])
+               sources=[source], targets=[target])
     doc["execution"]["save_weights"] = "sources"  # the source's init.pt and weights.pt, AnB+'s weights.pt
     doc["data"].pop("images_per_class")
     for item in args.overrides:
@@ -100,10 +103,13 @@ def run_benchbridge_t(path: Path) -> list[dict[str, Any]]:
             health = {rid: by_id[rid].health if rid in by_id else "not run" for rid in (run.source or "", run.id)}
             sys.exit(f"benchbridge seed {seed}: the AnB+ run or its source is not finished ({health}; a blocked run "
                      "copies from an unhealthy source: execution.on_unhealthy=train trains it anyway)")
-        target, source = by_id[run.id].record, by_id[run.source or ""].record
-        assert target is not None and source is not None  # finetuned_weights checked both
-        rows.append({"side": "benchbridge", "seed": seed, "top1": target.top1, "source_top1": source.top1,
-                     "health": [source.health, target.health], "theta_r": w.random_origin, "n": w.n,
+        target, found = by_id[run.id].record, by_id.get(run.source or "")
+        source = found.record if found is not None else None  # None: a checkpoint source
+        assert target is not None  # finetuned_weights checked it
+        rows.append({"side": "benchbridge", "seed": seed, "top1": target.top1,
+                     "source_top1": source.top1 if source is not None else None,
+                     "health": [source.health if source is not None else None, target.health],
+                     "theta_r": w.random_origin, "n": w.n,
                      "wall_s": wall, **measures(w.random, w.pretrained, w.finetuned)})
     return rows
 
@@ -114,24 +120,35 @@ def source_draws(path: Path) -> dict[int, dict[str, torch.Tensor]]:
     return {r.seed: initial_network(r, m).state_dict() for r in make_plan(m) if r.strategy == "scratch"}
 
 
-LoopJob = tuple[Path, dict[str, list[int]], int, argparse.Namespace, "dict[str, torch.Tensor] | None"]
+State = dict[str, torch.Tensor]
+LoopJob = tuple[Path, dict[str, list[int]], int, argparse.Namespace, "State | None"]
 
 
-def loop_transfer(job: LoopJob) -> dict[str, Any]:
-    """The plain loop: the source from scratch (from `draw` when given), then every block copied into a fresh
-    network and fine-tuned."""
-    data, halves, seed, args, draw = job
-    torch.set_num_threads(1)
-    start = time.perf_counter()
+def train_source(data: Path, classes: list[int], seed: int, args: argparse.Namespace,
+                 draw: State | None) -> tuple[State, State, float]:
+    """The loop's source from scratch (from `draw` when given): its initialisation, trained weights and top-1."""
     opts, t = loop_recipe(args.overrides)
-    x, y = read_half(data, "train", halves["A"], args.images_per_class)
-    source = build(opts, len(halves["A"]), seed)
+    x, y = read_half(data, "train", classes, args.images_per_class)
+    source = build(opts, len(classes), seed)
     if draw is not None:  # benchbridge's draw of the same seed: only the training differs
         source.load_state_dict(draw)
     init = snapshot(source)
     fit(source, x, y, t, args.epochs, seed)
-    pretrained = snapshot(source)
-    source_top1 = top1(source, *read_half(data, "val", halves["A"], None))
+    return init, snapshot(source), top1(source, *read_half(data, "val", classes, None))
+
+
+def loop_transfer(job: LoopJob) -> dict[str, Any]:
+    """The plain loop: the source from scratch (from `draw` when given) or from --source-dir's files, then every
+    block copied into a fresh network and fine-tuned."""
+    data, halves, seed, args, draw = job
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    opts, t = loop_recipe(args.overrides)
+    if args.source_dir is not None:  # the source benchbridge fine-tunes too
+        init, pretrained = (torch.load(args.source_dir / f, weights_only=True) for f in ("init.pt", "weights.pt"))
+        source_top1 = None
+    else:
+        init, pretrained, source_top1 = train_source(data, halves["A"], seed, args, draw)
     x, y = read_half(data, "train", halves["B"], args.target_images_per_class)
     target = build(opts, len(halves["B"]), seed + TARGET_SEED)  # its own head
     missing, _ = target.load_state_dict({k: v for k, v in pretrained.items() if k.startswith("blocks.")},
@@ -159,7 +176,8 @@ def report_t(rows: list[dict[str, Any]], mid: tuple[int, int] = (2, 5)) -> list[
     """Per side and seed: top-1s, T and both travels per block; then the two sides compared."""
     print(f"{base.cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}")
     for r in sorted(rows, key=lambda r: (r["side"], r["seed"])):
-        print(f"{r['side']:>11} seed {r['seed']}: target top-1 {r['top1']:.3f}, source top-1 {r['source_top1']:.3f}, "
+        src = f"{r['source_top1']:.3f}" if r["source_top1"] is not None else "–"
+        print(f"{r['side']:>11} seed {r['seed']}: target top-1 {r['top1']:.3f}, source top-1 {src}, "
               f"T mean {statistics.fmean(r['t']):.3f}")
         for key in ("t", "source_travel", "finetune_travel"):
             print(f"{'':>13}{key:>16} per block: " + " ".join(f"{v:.5f}" for v in r[key]))
@@ -169,14 +187,15 @@ def report_t(rows: list[dict[str, Any]], mid: tuple[int, int] = (2, 5)) -> list[
     lo, hi = mid
 
     def values(side: str, fn: Any) -> list[float]:
-        return [float(fn(r)) for r in sides[side]]
+        return [float(v) for v in map(fn, sides[side]) if v is not None]
 
     checks = [("target top-1", lambda r: r["top1"]), ("source top-1", lambda r: r["source_top1"]),
               ("T mean", lambda r: statistics.fmean(r["t"])),
               *[(f"T block {i + 1}", lambda r, i=i: r["t"][i]) for i in range(len(rows[0]["t"]))],
               (f"source travel blocks {lo + 1}-{hi}", lambda r: statistics.fmean(r["source_travel"][lo:hi])),
               (f"finetune travel blocks {lo + 1}-{hi}", lambda r: statistics.fmean(r["finetune_travel"][lo:hi]))]
-    verdicts = [compare(name, values("loop", fn), values("benchbridge", fn)) for name, fn in checks]
+    verdicts = [compare(name, values("loop", fn), values("benchbridge", fn)) for name, fn in checks
+                if values("loop", fn) and values("benchbridge", fn)]
     medians = {side: statistics.median(values(side, checks[2][1])) for side in sides}
     print(f"{'T mean, median':>26}: loop {medians['loop']:.3f}; benchbridge {medians['benchbridge']:.3f} "
           f"({len(sides['loop'])} and {len(sides['benchbridge'])} seeds)")

@@ -2,10 +2,12 @@
 
 python benchmarks/parity.py DATA [--seeds 0 1 2] [--images-per-class 1000] [--epochs 15] [--out FILE.json]
     [--loop-only | --benchbridge-only] [KEY=VALUE ...]
+    [--t [--target-images-per-class 100] [--target-epochs E] [--same-draw] [--source-dir D]]
+python benchmarks/parity.py --report FILE.json [FILE.json ...]   (the comparison of saved runs, rows pooled)
 
 DATA is CIFAR-10 prepared as in manifests/cifar10.yaml's header. Both sides train baseA and baseB of the random 5/5
 split (seed 0) for each seed; KEY=VALUE overrides go to both (model.options.* and top-level training.* keys, e.g.
-model.options.small_kernels=3). The loop reads
+model.options.small_kernels=3; other keys reach benchbridge's manifest only). The loop (parity_loop.py) reads
 the same shards with tarfile and PIL (the first k images of each class, in file order, as images_per_class does),
 decodes them once into a uint8 tensor, and trains with torch's SGD: a fresh permutation per epoch, the last partial
 batch dropped (as benchbridge does since issue 25), random 28px crop + mirror, ImageNet mean/std, centre crop for
@@ -13,42 +15,33 @@ evaluation. The network is built by the
 same constructor (benchbridge's `alexnet`, seeded by the run's seed), so what differs is only the loop and the data
 path. Prints a table per half: mean, standard error, the difference and whether it lies within two standard errors,
 and how far each side's training moved every block from its initialisation (mean |theta - theta_0|, per block).
+
+--t: Chen et al.'s T instead (parity_t.py): half A (--images-per-class) as the source, half B at
+--target-images-per-class as the target, every block copied and fine-tuned; per side and seed the target's top-1,
+T and the weight travel per block, computed by benchbridge's own T function on both sides.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
-from PIL import Image
 
 from benchbridge.results import load_results
-from quickstart_split import cpu_model  # benchmarks/ is on sys.path when run as a script
-
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-RECIPE: dict[str, Any] = {  # the issue's recipe, on CIFAR-10
-    "model": {"name": "alexnet", "options": {"input_size": 28, "width": 0.25, "fc_width": 512, "dropout": 0.5,
-                                             "init": "kaiming", "preprocess": "standard", "small_kernels": 3,
-                                             "head_init": "pytorch"}},
-    "training": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "batch_size": 128,
-                 "epochs": 15, "schedule": {"name": "step", "step_size": 9, "gamma": 0.1}},
-}
+from parity_loop import RECIPE, build, fit, loop_recipe, read_half, snapshot, top1, travel  # benchmarks/ on sys.path
+from quickstart_split import cpu_model
 
 
 def manifest(data: Path, out: Path, seed: int, images_per_class: int, epochs: int) -> dict[str, Any]:
@@ -108,45 +101,6 @@ def run_benchbridge(path: Path, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def read_half(data: Path, split: str, classes: list[int], per_class: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The split's images of `classes` (first `per_class` of each, in file order) as uint8 NCHW, labels 0..k-1."""
-    index = json.loads((data / "dataset.json").read_text())["splits"][split]
-    label = {c: i for i, c in enumerate(sorted(classes))}
-    taken = dict.fromkeys(classes, 0)
-    images, labels = [], []
-    for shard in index["shards"]:
-        samples: dict[str, dict[str, bytes]] = {}
-        with tarfile.open(data / shard) as tar:
-            for member in tar:
-                key, _, ext = member.name.partition(".")
-                samples.setdefault(key, {})[ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
-        for sample in samples.values():
-            cls = int(sample["cls"])
-            if cls not in taken or (per_class is not None and taken[cls] >= per_class):
-                continue
-            taken[cls] += 1
-            with Image.open(io.BytesIO(sample["jpg"])) as im:
-                images.append(torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1))
-            labels.append(label[cls])
-    return torch.stack(images), torch.tensor(labels)
-
-
-def travel(init: dict[str, torch.Tensor], final: dict[str, torch.Tensor]) -> list[float]:
-    """Per block (blocks.0, blocks.1, ...): mean |theta_final - theta_init| over its weights and biases."""
-    out = []
-    for i in range(len({k.split(".")[1] for k in init if k.startswith("blocks.")})):
-        keys = [k for k in init if k.startswith(f"blocks.{i}.") and init[k].is_floating_point()]
-        moved = sum(float((final[k].float() - init[k].float()).abs().sum()) for k in keys)
-        out.append(moved / max(1, sum(init[k].numel() for k in keys)))
-    return out
-
-
-def normalised(x: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (x.float() / 255 - mean) / std
-
-
 def plain_loop(job: tuple[Path, list[int], int, argparse.Namespace]) -> dict[str, Any]:
     """A minimal training loop: no benchbridge code between the network's constructor and top-1."""
     data, classes, seed, args = job
@@ -154,37 +108,11 @@ def plain_loop(job: tuple[Path, list[int], int, argparse.Namespace]) -> dict[str
     start = time.perf_counter()
     x, y = read_half(data, "train", classes, args.images_per_class)
     vx, vy = read_half(data, "val", classes, None)
-    given = {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.overrides)}
-    opts = RECIPE["model"]["options"] | {k[14:]: v for k, v in given.items() if k.startswith("model.options.")}
-    from benchbridge.builtins.alexnet import AlexNetOptions, build_alexnet  # the same network
-    torch.manual_seed(seed)
-    net = build_alexnet(AlexNetOptions(**opts), len(classes)).to(memory_format=torch.channels_last)
-    init = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    t = RECIPE["training"] | {k[9:]: v for k, v in given.items() if k.startswith("training.")}
-    opt = torch.optim.SGD(net.parameters(), lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t["schedule"]["step_size"], gamma=t["schedule"]["gamma"])
-    g = torch.Generator().manual_seed(seed)
-    size, side = 28, x.shape[-1]
-    for _ in range(args.epochs):
-        net.train()
-        order = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x) - t["batch_size"] + 1, t["batch_size"]):  # the last partial batch dropped
-            idx = order[i:i + t["batch_size"]]
-            tops = torch.randint(0, side - size + 1, (len(idx), 2), generator=g)
-            flips = torch.rand(len(idx), generator=g) < 0.5
-            crops = [x[j, :, a:a + size, b:b + size] for j, (a, b) in zip(idx.tolist(), tops.tolist())]
-            batch = torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips.tolist())])
-            loss = F.cross_entropy(net(normalised(batch).contiguous(memory_format=torch.channels_last)), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    off = (side - size) // 2
-    with torch.no_grad():
-        correct = sum(int((net(normalised(vx[i:i + 250, :, off:off + size, off:off + size])).argmax(1)
-                           == vy[i:i + 250]).sum()) for i in range(0, len(vx), 250))
-    return {"side": "loop", "seed": seed, "top1": correct / len(vx), "wall_s": time.perf_counter() - start,
+    opts, t = loop_recipe(args.overrides)
+    net = build(opts, len(classes), seed)  # the same network
+    init = snapshot(net)
+    fit(net, x, y, t, args.epochs, seed)
+    return {"side": "loop", "seed": seed, "top1": top1(net, vx, vy), "wall_s": time.perf_counter() - start,
             "travel": travel(init, net.state_dict())}
 
 
@@ -220,7 +148,7 @@ def report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("data", type=Path)
+    p.add_argument("data", type=Path, nargs="?")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE for both sides (model.options.* reach the loop)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--images-per-class", type=int, default=1000)
@@ -229,12 +157,34 @@ def main() -> None:
     side = p.add_mutually_exclusive_group()
     side.add_argument("--loop-only", action="store_true")
     side.add_argument("--benchbridge-only", action="store_true")
-    args = p.parse_args()
+    p.add_argument("--t", action="store_true", help="Chen's T: half A's source fine-tuned on half B (parity_t.py)")
+    p.add_argument("--target-images-per-class", type=int, default=100, help="--t: the target's images per class")
+    p.add_argument("--target-epochs", type=int, help="--t: the target's epochs (default: --epochs)")
+    p.add_argument("--source-dir", type=Path, help="--t: fine-tune the source in this folder (init.pt, weights.pt; "
+                   "e.g. a benchbridge run's) on both sides instead of training one per seed")
+    p.add_argument("--same-draw", action="store_true",
+                   help="--t: the loop's source starts from benchbridge's draw of the same seed (its init.pt)")
+    p.add_argument("--report", type=Path, nargs="+", metavar="JSON",
+                   help="print the comparison of saved --out files, their rows pooled (trains nothing)")
+    args = p.parse_intermixed_args()  # KEY=VALUE overrides before or after the options
+    if args.report:
+        import parity_t
+        rows = [row for path in args.report for row in json.loads(path.read_text())["rows"]]
+        parity_t.report_t(rows) if any("t" in row for row in rows) else report(rows)
+        return
+    if args.data is None:
+        p.error("DATA is required (unless --report)")
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         paths = {seed: write_manifest(args.data, seed, args, Path(tmp)) for seed in args.seeds}
         halves = {r["half"]: r["classes"] for r in plan_of(paths[args.seeds[0]])}
+        if args.t:
+            import parity_t
+            rows = parity_t.main_t(args, halves, Path(tmp))
+            verdicts = parity_t.report_t(rows)
+            finish(args, rows, verdicts, start)
+            return
         for seed in [] if args.loop_only else args.seeds:  # baseA and baseB side by side (workers: auto)
             rows += run_benchbridge(paths[seed], seed)
             print(f"benchbridge seed {seed}: " + ", ".join(f"base{r['half']} {r['top1']:.3f}" for r in rows[-2:]),
@@ -246,11 +196,18 @@ def main() -> None:
             for (seed, h), row in zip(keys, results):
                 rows.append({**row, "half": h, "classes": halves[h]})
                 print(f"loop seed {seed} base{h}: {row['top1']:.3f}", file=sys.stderr)
-    verdicts = report(rows)
-    print(f"wall time {time.perf_counter() - start:.0f} s")
+    finish(args, rows, report(rows), start)
+
+
+def finish(args: argparse.Namespace, rows: list[dict[str, Any]], verdicts: list[dict[str, Any]],
+           start: float) -> None:
+    """The wall time, the load, and --out's JSON (every row and verdict, the arguments)."""
+    wall = time.perf_counter() - start
+    print(f"wall time {wall:.0f} s, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "verdicts": verdicts, "overrides": args.overrides,
-                                        "images_per_class": args.images_per_class, "epochs": args.epochs}, indent=1))
+        args.out.write_text(json.dumps({"rows": rows, "verdicts": verdicts, "wall_s": wall,
+                                        "args": {k: str(v) if isinstance(v, Path) else v
+                                                 for k, v in vars(args).items()}}, indent=1))
 
 
 if __name__ == "__main__":

@@ -371,7 +371,7 @@ class ResolvedManifest:
         return out
 
     def recipe(self, task: str | None) -> Recipe:
-        """The recipe of a run's task (`Run.data_from`: None for a split's halves, else a source's or target's)."""
+        """The recipe of a run's task (`Run.task`: None for a split's halves, else a source's or target's)."""
         return self.recipes[task]
 
     def to_dict(self) -> dict[str, Any]:

@@ -122,6 +122,18 @@ def summary(values: list[float]) -> tuple[float, float]:
     return mean, se
 
 
+def compared(loop: list[float], bb: list[float]) -> tuple[float, float, float, float, float, bool | None]:
+    """Loop mean and SE, benchbridge mean and SE, the SE of their difference, and whether the difference lies
+    within 2 SE (None: one seed, no SE)."""
+    (lm, lse), (bm, bse) = summary(loop), summary(bb)
+    se = math.hypot(lse, bse)
+    return lm, lse, bm, bse, se, abs(bm - lm) <= 2 * se if math.isfinite(se) else None
+
+
+def said(agree: bool | None) -> str:
+    return "agree" if agree else "DIFFER" if agree is False else "one seed: no SE"
+
+
 def report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     print(f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}")
     verdicts = []
@@ -130,13 +142,10 @@ def report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                for side in ("loop", "benchbridge")}
         if not all(got.values()):
             continue
-        (lm, lse), (bm, bse) = summary(got["loop"]), summary(got["benchbridge"])
-        se = math.hypot(lse, bse)
-        agree = abs(bm - lm) <= 2 * se if math.isfinite(se) else None
+        lm, lse, bm, bse, se, agree = compared(got["loop"], got["benchbridge"])
         print(f"base{half}: loop {lm:.3f} ± {lse:.3f} ({', '.join(f'{v:.3f}' for v in got['loop'])}); "
               f"benchbridge {bm:.3f} ± {bse:.3f} ({', '.join(f'{v:.3f}' for v in got['benchbridge'])}); "
-              f"difference {bm - lm:+.3f}, 2 SE {2 * se:.3f}: "
-              f"{'agree' if agree else 'DIFFER' if agree is False else 'one seed: no SE'}")
+              f"difference {bm - lm:+.3f}, 2 SE {2 * se:.3f}: {said(agree)}")
         verdicts.append({"half": half, "loop": got["loop"], "benchbridge": got["benchbridge"], "agree": agree})
         for side in ("loop", "benchbridge"):  # how far training moved each block from its initialisation
             moved = [r["travel"] for r in rows if r["half"] == half and r["side"] == side and r.get("travel")]

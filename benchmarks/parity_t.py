@@ -20,7 +20,6 @@ and the two travels it relates, D(theta_r, theta_p) (pre-training) and D(theta_p
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -97,7 +96,7 @@ def run_benchbridge_t(path: Path) -> list[dict[str, Any]]:
     by_id = {res.run.id: res for res in load_results(out)}
     rows = []
     for (_, seed), run in sorted(finetuned_runs(job.plan).items(), key=lambda kv: kv[0][1]):
-        setup = RunSetup(job.manifest, job.dataset(run.data_from), out, torch.device("cpu"), run.data_from)
+        setup = RunSetup(job.manifest, job.dataset(run.task), out, torch.device("cpu"), run.task)
         w = finetuned_weights(run, by_id, setup, out)
         if w is None:
             health = {rid: by_id[rid].health if rid in by_id else "not run" for rid in (run.source or "", run.id)}
@@ -164,11 +163,9 @@ def loop_transfer(job: LoopJob) -> dict[str, Any]:
 
 def compare(name: str, loop: list[float], bb: list[float]) -> dict[str, Any]:
     """Print and return means, standard errors, the difference and whether it lies within 2 SE."""
-    (lm, lse), (bm, bse) = base.summary(loop), base.summary(bb)
-    se = math.hypot(lse, bse)
-    agree = abs(bm - lm) <= 2 * se if math.isfinite(se) else None
+    lm, lse, bm, bse, se, agree = base.compared(loop, bb)
     print(f"{name:>26}: loop {lm:.5f} ± {lse:.5f}; benchbridge {bm:.5f} ± {bse:.5f}; difference {bm - lm:+.5f}, "
-          f"2 SE {2 * se:.5f}: {'agree' if agree else 'DIFFER' if agree is False else 'one seed: no SE'}")
+          f"2 SE {2 * se:.5f}: {base.said(agree)}")
     return {"name": name, "loop": loop, "benchbridge": bb, "difference": bm - lm, "two_se": 2 * se, "agree": agree}
 
 

@@ -120,7 +120,7 @@ class Job:
         return distributed.local_device(torch.device(wanted))
 
     def dataset(self, task: str | None = None) -> DatasetSource:
-        """The dataset of a task's runs (`Run.data_from`; None: the manifest's own), opened (a user error names its
+        """The dataset of a task's runs (`Run.task`; None: the manifest's own), opened (a user error names its
         key). Generated data is made the first time."""
         return open_dataset(self.manifest, task)
 

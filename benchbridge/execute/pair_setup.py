@@ -42,7 +42,7 @@ class SourceRecord(BaseModel):
 
 
 def open_dataset(m: ResolvedManifest, task: str | None) -> DatasetSource:
-    """The dataset a task's runs train on (`task`: a run's `data_from`), opened; a user error names its key."""
+    """The dataset a task's runs train on (`task`: a run's `task`), opened; a user error names its key."""
     recipe = m.recipe(task)
     entry, opts = recipe.dataset
     try:

@@ -47,7 +47,7 @@ class RunSetup:
     dataset: DatasetSource
     output_dir: Path
     device: torch.device
-    task: str | None = None  # the run's `data_from`: whose recipe (data, training, evaluation) it trains with
+    task: str | None = None  # the run's `task`: whose recipe (data, training, evaluation) it trains with
 
 
 def build_network(run: Run, setup: RunSetup) -> tuple[Network, StrategyPlan]:

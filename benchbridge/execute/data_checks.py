@@ -30,17 +30,11 @@ def check_task_data(m: ResolvedManifest, plan: Sequence[Run], open_: Opener) -> 
             check_classes(m, run, source)
 
 
-def _task(m: ResolvedManifest, run: Run) -> tuple[str, str, str]:
-    """(what the task is called, the key of its dataset, the key of its images_per_class) for messages."""
-    recipe = m.recipe(run.task)
-    what = f"{recipe.label} (the classes of {run.condition} in '{run.pair}')"
-    return what, recipe.key, recipe.per_class_key
-
-
 def check_classes(m: ResolvedManifest, run: Run, source: DatasetSource) -> None:
     """The task of `run`: no class without training or validation images; images_per_class not above any class's
     training images (a UserError naming the classes and their counts)."""
-    what, data_key, per_class_key = _task(m, run)
+    recipe = m.recipe(run.task)
+    what = f"{recipe.label} (the classes of {run.condition} in '{run.pair}')"
     classes = sorted(set(run.train_classes))
     names = {c.index: c.name for c in source.classes}
 
@@ -48,24 +42,26 @@ def check_classes(m: ResolvedManifest, run: Run, source: DatasetSource) -> None:
         shown = [f"{c} ('{names.get(c, c)}')" + (f": {counts[c]}" if counts is not None else "") for c in cs[:SHOWN]]
         return ", ".join(shown) + (f" and {len(cs) - SHOWN} more" if len(cs) > SHOWN else "")
 
+    counts_of = {split: [int(v) for v in index_entry(source, split)["class_counts"]] for split in ("train", "val")}
     for split, word in (("train", "training"), ("val", "validation")):
-        counts = [int(v) for v in index_entry(source, split)["class_counts"]]
+        counts = counts_of[split]
         empty = [c for c in classes if c >= len(counts) or counts[c] == 0]
         if empty:
             raise UserError(f"{what} uses class(es) {named(empty)} of dataset '{source.name}' ({source.root}), "
                             f"which have no {word} images: its networks would be "
                             f"{'trained' if split == 'train' else 'evaluated'} on classes they never see.",
-                            file=m.file, key=data_key, hint=f"Add {word} images to those classes and prepare the "
+                            file=m.file, key=recipe.key, hint=f"Add {word} images to those classes and prepare the "
                             "dataset again, or leave those classes out (a source's or target's `classes`, or a dataset "
                             "prepared without them).")
-    per_class = m.recipe(run.task).data.images_per_class
+    per_class = recipe.data.images_per_class
     if per_class is None:
         return
-    counts = [int(v) for v in index_entry(source, "train")["class_counts"]]
+    counts = counts_of["train"]
     short = sorted((c for c in classes if counts[c] < per_class), key=lambda c: (counts[c], c))
     if short:
         raise UserError(f"images_per_class is {per_class}, but {what} has fewer training images than that in "
                         f"{len(short)} of its {len(classes)} classes: {named(short, counts)} (class: images). The "
-                        f"runs would train on fewer images than their label says.", file=m.file, key=per_class_key,
+                        f"runs would train on fewer images than their label says.", file=m.file,
+                        key=recipe.per_class_key,
                         hint=f"Set images_per_class to at most {min(counts[c] for c in classes)} (the fewest of "
                         "its classes), or leave it unset to train on every image.")
